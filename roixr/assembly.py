@@ -10,17 +10,15 @@ result is split so each chunk receives only its own share.
 from __future__ import annotations
 
 import operator
-import os
 from dataclasses import dataclass
-from itertools import pairwise
 
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from roixr.kernels import Chunk, Options, SurfaceGeometry, finalize
-from roixr.samplers import Sampler
+from roixr.kernels import Chunk, Options, SurfaceGeometry, coverage, finalize
+from roixr.samplers import Sampler, vertex_parts
 
 __all__ = ["Plan", "build"]
 
@@ -51,25 +49,6 @@ def _share(sampler, parts, b):
     return sampler.share(parts, b)
 
 
-def _parts(n: int) -> list[slice]:
-    """Vertex ranges for the preparation: a few per core, so it runs in parallel."""
-    k = max(1, min(2 * (os.cpu_count() or 1), n // 4096))
-    edges = np.linspace(0, n, k + 1).astype(int)
-    return [slice(int(a), int(b)) for a, b in pairwise(edges)]
-
-
-def _coverage(geometry: SurfaceGeometry, found: list[np.ndarray]) -> np.ndarray:
-    """Percent of each ROI's vertices found in the volume (NaN for ROIs without vertices)."""
-    hit = np.zeros(geometry.n_vertices, dtype=bool)
-    for f in found:
-        hit[f] = True
-    members = geometry.members
-    n = np.asarray(members.sum(axis=1)).ravel().astype(float)
-    got = np.asarray(members.astype(np.int64) @ hit.astype(np.int64)).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return got / n * 100
-
-
 def build(plan: Plan) -> tuple[da.Array, da.Array]:
     """Build the lazy mask array and the lazy per-ROI coverage of the real ROIs.
 
@@ -90,7 +69,7 @@ def build(plan: Plan) -> tuple[da.Array, da.Array]:
     dsk: dict = {gkey: g}
     pkeys = []
     if s.prepare is not None:
-        for i, part in enumerate(_parts(g.n_vertices)):
+        for i, part in enumerate(vertex_parts(g.n_vertices)):
             pkeys.append((f"roixr-prepare-{token}", i))
             dsk[pkeys[-1]] = (_prepare, s, gkey, plan.coord, plan.shape, bounds, part)
     for b, idx in enumerate(np.ndindex(*nblocks)):
@@ -103,7 +82,7 @@ def build(plan: Plan) -> tuple[da.Array, da.Array]:
         dsk[(kname, *idx)] = (_run, gkey, plan.coord, plan.shape, start, stop, s, o, prepared)
         dsk[(mname, 0, 0, *idx)] = (operator.getitem, (kname, *idx), 0)
         dsk[(fname, *idx)] = (operator.getitem, (kname, *idx), 1)
-    dsk[(cname, 0)] = (_coverage, gkey, [(fname, *idx) for idx in np.ndindex(*nblocks)])
+    dsk[(cname, 0)] = (coverage, gkey, [(fname, *idx) for idx in np.ndindex(*nblocks)])
     # one dict, two layer names: each array finds its own name as a layer; merged graphs
     # share the kernel tasks, so masks and coverage computed together run each chunk once
     masks = da.Array(

@@ -1,7 +1,9 @@
 """``roixr.get_roi_masks``: a drop-in replacement for pycortex's ``get_roi_masks``.
 
-Same signature, defaults and return types as pycortex 1.4's ``cortex.utils.get_roi_masks``,
-computed with :func:`roixr.roi_masks`. Deviations, where pycortex is wrong, are listed in
+Same signature, defaults and return types as pycortex 1.4's ``cortex.utils.get_roi_masks``.
+It runs the kernels of :func:`roixr.roi_masks` eagerly on one chunk (:mod:`roixr.eager`):
+no dask graph, no dense 5-D block, float64 fractions written straight into pycortex's
+``(z, y, x)`` arrays. Deviations, where pycortex is wrong, are listed in
 ``docs/deviations.md``: 'cortical-liberal' returns true fractions; ``exclude_empty_rois``
 also drops ROIs without vertices; ``fail_for_missing_rois=False`` keeps the requested order;
 reports go through ``warnings`` rather than ``print``.
@@ -9,17 +11,14 @@ reports go through ``warnings`` rather than ``print``.
 
 from __future__ import annotations
 
-import sys
 import warnings
 
-import dask
 import numpy as np
 
+from roixr.eager import GridColumns, sample_grid
 from roixr.errors import FormError
-from roixr.forms import roi_names, to_dict, to_index_volume
-from roixr.masks import CORTEX, roi_masks
+from roixr.request import CORTEX, make_request
 from roixr.samplers import get_sampler
-from roixr.surface.rois import EmptyRoiWarning
 
 __all__ = ["get_roi_masks"]
 
@@ -81,43 +80,54 @@ def get_roi_masks(
                 f"You must set a threshold for gm_sampler={gm_sampler} if you want an "
                 "indexed volume output"
             )
-    with warnings.catch_warnings():
-        # the empty-layer warnings are repeated below as pycortex's coverage warnings;
-        # missing ROIs and a dropped 'Cortex' are reported (pycortex prints them)
-        warnings.simplefilter("ignore", EmptyRoiWarning)
-        masks = roi_masks(
-            subject,
-            xfmname,
-            roi_list,
-            sampler,
-            threshold=threshold if sampler.fractional else None,
-            allow_overlap=allow_overlap,
-            fail_for_missing_rois=fail_for_missing_rois,
-            overlay_file=overlay_file,
-            chunks=-1,  # one block: no copy to assemble it; the kernel uses every core
-        )
-    # dask looks for a distributed client (importing distributed, 0.3 s) unless told which
-    # scheduler to use; use threads unless the caller has distributed in play
-    masks = _compute(masks, scheduler=None if "distributed" in sys.modules else "threads")
-    names = roi_names(masks)
-    coverage = dict(zip(names, masks["coverage"].values.tolist(), strict=True))
+    request = make_request(
+        subject,
+        xfmname,
+        roi_list,
+        sampler,
+        threshold=threshold if sampler.fractional else None,
+        allow_overlap=allow_overlap,
+        fail_for_missing_rois=fail_for_missing_rois,
+        overlay_file=overlay_file,
+    )
+    grid = sample_grid(request)  # numpy, one chunk: no dask graph, no dense 5-D block
+    names = request.out_names
+    coverage = dict(zip(names, grid.coverage.tolist(), strict=True))
     # pycortex ignores exclude_empty_rois for its index form, but still warns
     dropped = _coverage_warnings(coverage, sampler.name, exclude_empty_rois and return_dict)
     if not return_dict:
-        volume, labels = to_index_volume(masks, overlap="last")  # pycortex: later ROIs win
-        return volume.values.astype(np.int64).T.copy(), labels
-    out = to_dict(masks, split_lr=split_lr, layout="pycortex")
+        return _index_volume(grid), {name: i + 1 for i, name in enumerate(names)}
+    out = _masks_dict(grid, names, split_lr)
     if not split_lr and CORTEX in out:  # pycortex adds 'Cortex' after the real ROIs
         out[CORTEX] = out.pop(CORTEX)
-    keep = {k: v for k, v in out.items() if (k[:-2] if split_lr else k) not in dropped}
-    return {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in keep.items()}
+    return {k: v for k, v in out.items() if (k[:-2] if split_lr else k) not in dropped}
 
 
-def _compute(masks, scheduler):
-    """Compute single-block masks and their coverage in one pass, without dask's final copy."""
-    (block,) = masks.data.to_delayed().ravel()
-    data, coverage = dask.compute(block, masks["coverage"].data, scheduler=scheduler)
-    return masks.copy(data=data).assign_coords(coverage=("roi", coverage))
+def _masks_dict(grid: GridColumns, names: list[str], split_lr: bool) -> dict[str, np.ndarray]:
+    """pycortex's dict: ``(z, y, x)`` bool masks or float64 fractions per ROI (or hemisphere)."""
+    flat = grid.flat_index("pycortex")
+    zyx = grid.shape[::-1]
+    dtype = bool if grid.values.dtype == bool else np.float64
+    sides = [("_L", grid.left), ("_R", ~grid.left)] if split_lr else [("", slice(None))]
+    out = {}
+    for name, values in zip(names, grid.values, strict=True):
+        for suffix, side in sides:
+            volume = np.zeros(zyx, dtype=dtype)  # calloc: pages untouched stay free
+            volume.ravel()[flat[side]] = values[side]
+            out[name + suffix] = volume
+    return out
+
+
+def _index_volume(grid: GridColumns) -> np.ndarray:
+    """pycortex's int64 ``(z, y, x)`` index volume: ROI ``i`` is ``-(i+1)`` on the left and
+    ``i+1`` on the right; later ROIs win where they overlap."""
+    flat = grid.flat_index("pycortex")
+    volume = np.zeros(grid.shape[::-1], dtype=np.int64)
+    sign = np.where(grid.left, -1, 1)
+    for i, values in enumerate(grid.values):
+        hit = values.astype(bool)
+        volume.ravel()[flat[hit]] = sign[hit] * (i + 1)
+    return volume
 
 
 def _coverage_warnings(coverage: dict, sampler_name, exclude: bool) -> set[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,50 +13,14 @@ import xarray as xr
 
 from roixr._version import __version__
 from roixr.assembly import Plan, build
-from roixr.errors import OptionError, RoiNotFoundError
-from roixr.io.subject import SubjectLike, as_subject
-from roixr.kernels import Options
-from roixr.samplers import Sampler, get_sampler
-from roixr.surface.geometry import surface_geometry
-from roixr.surface.rois import roi_table
+from roixr.errors import OptionError
+from roixr.io.subject import SubjectLike
+from roixr.request import CORTEX, MissingRoiWarning, make_request
+from roixr.samplers import Sampler
 
 __all__ = ["CORTEX", "MissingRoiWarning", "roi_masks"]
 
-CORTEX = "Cortex"
 DIMS = ("roi", "hemisphere", "x", "y", "z")
-
-
-class MissingRoiWarning(UserWarning):
-    """Requested ROIs are missing from the overlays, or 'Cortex' was dropped."""
-
-
-def _names(rois, available: list[str], fail: bool, sampler: Sampler, source: str):
-    """The real ROI names to sample, and the output position of 'Cortex' (or None)."""
-    if rois is None:
-        return available, None
-    names = list(dict.fromkeys([rois] if isinstance(rois, str) else list(rois)))
-    missing = [n for n in names if n not in available and n != CORTEX]
-    if missing and fail:
-        raise RoiNotFoundError(
-            f"ROI(s) {missing} not found in {source}. Available ROIs: {available}. Check the "
-            "spelling, or pass fail_for_missing_rois=False to skip missing ROIs."
-        )
-    if missing:
-        warnings.warn(f"ROI(s) {missing} not found in {source}; skipped.", MissingRoiWarning,
-                      stacklevel=3)  # fmt: skip
-    names = [n for n in names if n not in missing]
-    if CORTEX in names and not sampler.supports_cortex:
-        warnings.warn(
-            f"the 'Cortex' pseudo-ROI is only defined for distance samplers, not "
-            f"{sampler.name!r}; it is left out.",
-            MissingRoiWarning,
-            stacklevel=3,
-        )
-        names.remove(CORTEX)
-    if CORTEX in names:
-        at = names.index(CORTEX)
-        return [n for n in names if n != CORTEX], at
-    return names, None
 
 
 def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtype):
@@ -153,55 +116,32 @@ def roi_masks(
     >>> int(masks.sel(roi="V1").sum())  # computes
     221
     """
-    smp = get_sampler(sampler)
-    if threshold is not None:
-        if isinstance(threshold, bool) or not 0 <= float(threshold) <= 1:
-            raise OptionError(
-                f"threshold must be a number in [0, 1], got {threshold!r}; it turns fractions "
-                "into booleans (fraction > threshold)"
-            )
-        if not smp.fractional:
-            warnings.warn(
-                f"threshold={threshold} has no effect with the binary sampler {smp.name!r}",
-                UserWarning,
-                stacklevel=2,
-            )
-    subj = as_subject(subject).preload()
-    transform = subj.transform(xfm)
-    overlays = subj.overlays(overlay_file)
-    names, cortex_at = _names(
-        rois, list(overlays.rois), fail_for_missing_rois, smp, str(overlays.path)
+    req = make_request(
+        subject,
+        xfm,
+        rois,
+        sampler,
+        threshold=threshold,
+        allow_overlap=allow_overlap,
+        fail_for_missing_rois=fail_for_missing_rois,
+        drop_vertexless=exclude_empty_rois,
+        overlay_file=overlay_file,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # empty layers are reported through coverage
-        table = roi_table(subj, names, overlay_file)
-    if exclude_empty_rois:  # ROIs without vertices have no voxels: drop them before sampling
-        keep = [n for n in names if table.verts(n).size]
-        if cortex_at is not None:
-            cortex_at = len([n for n in names[:cortex_at] if n in keep])
-        names, table = keep, table.select(keep)
-    options = Options(
-        threshold=None if threshold is None else float(threshold),
-        allow_overlap=bool(allow_overlap),
-        cortex_at=cortex_at,
-        fractional=smp.fractional,
-    )
-    out_names = list(names)
-    if cortex_at is not None:
-        out_names.insert(cortex_at, CORTEX)
+    options, out_names, cortex_at = req.options, req.out_names, req.options.cortex_at
+    transform = req.transform
     plan = Plan(
-        geometry=surface_geometry(subj, table),
-        coord=np.asarray(transform.coord, dtype=float),
+        geometry=req.geometry,
+        coord=req.coord,
         shape=transform.shape,
         chunks=_chunks(chunks, transform.shape, len(out_names), options.dtype),
-        sampler=smp,
+        sampler=req.sampler,
         options=options,
         n_out=len(out_names),
     )
     data, coverage = build(plan)
     if cortex_at is not None:  # Cortex has no vertices of its own: NaN coverage
         coverage = da.concatenate([coverage[:cortex_at], da.full(1, np.nan), coverage[cortex_at:]])
-    masks = _wrap(data, coverage, out_names, subj.name, transform, smp, options)
+    masks = _wrap(data, coverage, out_names, req.subject.name, transform, req.sampler, options)
     if exclude_empty_rois:
         found = np.asarray(masks.coverage.values)
         keep_idx = [i for i, (n, c) in enumerate(zip(out_names, found, strict=True))

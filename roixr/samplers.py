@@ -18,9 +18,11 @@ Add your own with :func:`register_sampler`.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -30,13 +32,13 @@ from roixr.kernels.distance import below, cortical_rule, distance_sampler, withi
 from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
 from roixr.kernels.mapper import (
     Pairs,
-    line_points,
     mapper_sampler,
+    pair_lines,
     pair_vertices,
     vertex_points,
 )
 
-__all__ = ["Sampler", "get_sampler", "register_sampler", "samplers"]
+__all__ = ["Sampler", "get_sampler", "register_sampler", "samplers", "vertex_parts"]
 
 SampleFn = Callable[[SurfaceGeometry, Chunk, Any], SamplerResult]
 PrepareFn = Callable[[SurfaceGeometry, np.ndarray, tuple, tuple], Any]
@@ -92,8 +94,19 @@ def _prepare(points, geometry, coord, shape, bounds, part=slice(None), edge="exa
     return pair_vertices(points(geometry, coord, part), shape, bounds, edge=edge)
 
 
+def _prepare_lines(geometry, coord, shape, bounds, part=slice(None), edge="exact"):
+    return pair_lines(geometry, coord, shape, bounds, part, edge=edge)
+
+
 def _share(parts: list, b: int):
     return Pairs.concat([p.block(b) for p in parts])
+
+
+def vertex_parts(n: int) -> list[slice]:
+    """Vertex ranges for a sampler's preparation: a few per core, so it runs in parallel."""
+    k = max(1, min(2 * (os.cpu_count() or 1), n // 4096))
+    edges = np.linspace(0, n, k + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in pairwise(edges)]
 
 
 _REGISTRY: dict[str, Sampler] = {}
@@ -149,6 +162,6 @@ for _s in (
     Sampler(
         "cortical-conservative", _mapper_sample, True, partial(_prepare, vertex_points), _share
     ),
-    Sampler("cortical-liberal", _mapper_sample, True, partial(_prepare, line_points), _share),
+    Sampler("cortical-liberal", _mapper_sample, True, _prepare_lines, _share),
 ):
     register_sampler(_s)

@@ -266,6 +266,29 @@ def test_dict(pcx, s1_clean, differing, xfm, sampler, split_lr):
     assert_same_warnings(msgs, pcx, xfm, gm_sampler=sampler)
 
 
+LAZY_CASES = [pytest.param(*p.values, None, id=p.id) for p in GRID] + [
+    pytest.param("fullhead", "cortical", ["V1", "Cortex", "FFA"], id="cortex")
+]
+
+
+@pytest.mark.parametrize(("xfm", "sampler", "rois"), LAZY_CASES)
+def test_lazy_masks_match_drop_in(s1_clean, xfm, sampler, rois):
+    """The lazy, chunked roi_masks agree with the eager drop-in (which the other tests hold
+    to pycortex): they share the kernels, but not the assembly. Bool masks identical;
+    fractions within float32 rounding (roi_masks stores float32, the drop-in float64)."""
+    lazy = roixr.roi_masks(s1_clean, xfm, rois, sampler, chunks=(37, 41, 13))
+    assert lazy.data.numblocks[2:] != (1, 1, 1)
+    got = lazy.roi.to_dict(split_lr=True, layout="pycortex")
+    want = roixr.get_roi_masks(s1_clean, xfm, rois, gm_sampler=sampler, split_lr=True)
+    assert list(got) == list(want)
+    for key, value in want.items():
+        assert got[key].shape == value.shape, key
+        if value.dtype == bool:
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+        else:
+            np.testing.assert_allclose(got[key], value, rtol=0, atol=1e-7, err_msg=key)
+
+
 @pytest.mark.parametrize(("xfm", "sampler"), GRID)
 def test_index_volume(pcx, s1_clean, differing, xfm, sampler):
     """return_dict=False: (index_volume, labels); mapper samplers need a threshold (0.3 has

@@ -5,7 +5,15 @@ slices and the transform, and returns that chunk's ``(roi, hemisphere, cx, cy, c
 plus the vertices it found in the volume (for coverage).
 """
 
-from roixr.kernels.finalize import Options, finalize
+from roixr.kernels.finalize import Options, apply_options, coverage, finalize
 from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
 
-__all__ = ["Chunk", "Options", "SamplerResult", "SurfaceGeometry", "finalize"]
+__all__ = [
+    "Chunk",
+    "Options",
+    "SamplerResult",
+    "SurfaceGeometry",
+    "apply_options",
+    "coverage",
+    "finalize",
+]

@@ -9,7 +9,7 @@ import numpy as np
 
 from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
 
-__all__ = ["Options", "finalize"]
+__all__ = ["Options", "apply_options", "coverage", "finalize"]
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,19 @@ class Options:
         return np.dtype(np.float32 if self.fractional and self.threshold is None else bool)
 
 
-def finalize(
+def apply_options(
     result: SamplerResult, geometry: SurfaceGeometry, chunk: Chunk, options: Options
-) -> tuple[np.ndarray, np.ndarray]:
-    """Turn a sampler's result into the chunk's ``(roi, hemisphere, cx, cy, cz)`` block.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the options to a sampler's column-compressed result, keeping it compressed.
 
     Returns
     -------
-    block : ndarray
-        The chunk's values.
-    found : ndarray
-        Vertices found in the chunk (for coverage).
+    voxels : ndarray
+        ``(m,)`` flat indices (C order over the chunk) of the listed voxels.
+    values : ndarray
+        ``(n_out, m)``: bool, or float64 fractions, with 'Cortex' inserted and overlaps culled.
+    left : ndarray
+        ``(m,)`` bool: the voxel is in the left hemisphere (else the right).
     """
     values, voxels = result.values, result.voxels
     if options.fractional and options.threshold is not None:
@@ -63,11 +65,38 @@ def finalize(
         over = claimed > 1
         if over.any():
             values[:, over] = 0
-    left = _left(result, geometry, chunk, values.any(axis=0))
+    return voxels, values, _left(result, geometry, chunk, values.any(axis=0))
+
+
+def finalize(
+    result: SamplerResult, geometry: SurfaceGeometry, chunk: Chunk, options: Options
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a sampler's result into the chunk's ``(roi, hemisphere, cx, cy, cz)`` block.
+
+    Returns
+    -------
+    block : ndarray
+        The chunk's values.
+    found : ndarray
+        Vertices found in the chunk (for coverage).
+    """
+    voxels, values, left = apply_options(result, geometry, chunk, options)
     block = np.zeros((len(values), 2, chunk.size), dtype=options.dtype)
     block[:, 0, voxels[left]] = values[:, left]
     block[:, 1, voxels[~left]] = values[:, ~left]
     return block.reshape((len(values), 2, *chunk.chunk_shape)), result.found
+
+
+def coverage(geometry: SurfaceGeometry, found: list[np.ndarray]) -> np.ndarray:
+    """Percent of each ROI's vertices found in the volume (NaN for ROIs without vertices)."""
+    hit = np.zeros(geometry.n_vertices, dtype=bool)
+    for f in found:
+        hit[f] = True
+    members = geometry.members
+    n = np.asarray(members.sum(axis=1)).ravel().astype(float)
+    got = np.asarray(members.astype(np.int64) @ hit.astype(np.int64)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return got / n * 100
 
 
 def _cortex_order(n_out: int, at: int) -> np.ndarray:
@@ -82,8 +111,14 @@ def _left(
     """Bool per listed voxel: its nearest fiducial vertex is in the left hemisphere."""
     if result.nearest is not None:
         return result.nearest < geometry.n_lh
-    nearest = np.full(len(result.voxels), geometry.n_vertices, dtype=np.int64)
+    n = geometry.n_vertices
+    nearest = np.full(len(result.voxels), n, dtype=np.int64)
     if used.any():
         mm = chunk.voxel_mm(result.voxels[used])
-        _, nearest[used] = geometry.tree.query(mm, workers=chunk.workers)
+        bound = result.reach * (1 + 1e-9) + 1e-9  # a margin for rounding; misses fall back
+        _, near = geometry.tree.query(mm, distance_upper_bound=bound, workers=chunk.workers)
+        missed = np.flatnonzero(near == n)
+        if missed.size:
+            _, near[missed] = geometry.tree.query(mm[missed], workers=chunk.workers)
+        nearest[used] = near
     return nearest < geometry.n_lh

@@ -145,6 +145,12 @@ class Chunk:
         local = np.stack(np.unravel_index(flat, self.chunk_shape), axis=1)
         return local + np.asarray(self.start)
 
+    @property
+    def half_diagonal(self) -> float:
+        """Largest distance (mm) from a voxel's centre to a point that rounds into it."""
+        corners = np.array(np.meshgrid([-0.5, 0.5], [-0.5, 0.5], [-0.5, 0.5])).reshape(3, -1)
+        return float(np.sqrt(((np.linalg.inv(self.coord)[:3, :3] @ corners) ** 2).sum(0)).max())
+
     def voxel_mm(self, flat: np.ndarray | None = None) -> np.ndarray:
         """``(n, 3)`` voxel centres in surface mm (pycortex's ``xfm.inv(idx)``)."""
         idx = self.voxel_indices(flat)
@@ -172,6 +178,9 @@ class SamplerResult:
         defines the ``"Cortex"`` pseudo-ROI.
     nearest : ndarray or None
         ``(m,)`` nearest fiducial vertex of each listed voxel, where the sampler knows it.
+    reach : float
+        Where ``nearest`` is None: a distance (mm) within which every listed voxel's centre
+        has a fiducial vertex, so the hemisphere query can be bounded (``inf``: unknown).
     """
 
     voxels: np.ndarray
@@ -179,3 +188,4 @@ class SamplerResult:
     found: np.ndarray
     cortical: bool = False
     nearest: np.ndarray | None = None
+    reach: float = np.inf

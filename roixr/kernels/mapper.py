@@ -19,7 +19,15 @@ import scipy.sparse as sp
 
 from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
 
-__all__ = ["Pairs", "line_points", "mapper_sampler", "pair_vertices", "vertex_points"]
+__all__ = [
+    "Pairs",
+    "line_points",
+    "mapper_sampler",
+    "pair_lines",
+    "pair_vertices",
+    "sort_pairs",
+    "vertex_points",
+]
 
 LINE_POINTS = 64
 _BATCH = 8192
@@ -137,10 +145,17 @@ def pair_vertices(
         ``samplers.nearest``: points up to half a voxel beyond the last voxel are clipped into
         it.
     """
-    nvox = int(np.prod(shape))
     parts = [_pairs_of_batch(v, p, shape, edge) for v, p in batches]
     keys = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
     counts = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    return sort_pairs(keys, counts, shape, bounds)
+
+
+def sort_pairs(
+    keys: np.ndarray, counts: np.ndarray, shape: tuple[int, int, int], bounds: tuple
+) -> Pairs:
+    """Pairs from ``vertex * n_voxels + voxel`` keys and their counts, sorted by block."""
+    nvox = int(np.prod(shape))
     vertex, lin = np.divmod(keys, nvox)
     ijk = np.stack(np.unravel_index(lin, shape), axis=1).astype(np.int32)
     block_idx = [np.searchsorted(b[1:], ijk[:, a], side="right") for a, b in enumerate(bounds)]
@@ -149,6 +164,93 @@ def pair_vertices(
     order = np.argsort(block, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=int(np.prod(nblocks))))])
     return Pairs(vertex[order], ijk[order], counts[order].astype(np.int32), offsets)
+
+
+def pair_lines(
+    geometry: SurfaceGeometry,
+    coord: np.ndarray,
+    shape: tuple[int, int, int],
+    bounds: tuple[np.ndarray, ...],
+    part: slice = slice(None),
+    edge: str = "exact",
+) -> Pairs:
+    """The liberal sampler's pairs, as ``pair_vertices(line_points(...))`` gives them, but
+    from where each white→pial segment crosses voxel boundaries instead of from its points.
+
+    A segment is straight, so its points' voxel changes only where it crosses a boundary
+    plane (half-integer voxel coordinates): the points between two crossings share a voxel.
+    The crossing's point index comes from the line's equation and is checked on the points
+    beside it, computed bit for bit as :func:`line_points` computes them; a vertex with a
+    point within 1e-7 voxel of a boundary, or with many crossings, is counted point by point.
+    """
+    if edge != "exact":
+        return pair_vertices(line_points(geometry, coord, part), shape, bounds, edge=edge)
+    lo, hi, _ = part.indices(geometry.n_vertices)
+    keys, counts, parts = [], [], []
+    for start in range(lo, hi, _BATCH):
+        verts = np.arange(start, min(start + _BATCH, hi))
+        white = _to_voxels(coord, geometry.white[verts])
+        pial = _to_voxels(coord, geometry.pial[verts])
+        k, c, hard = _line_runs(verts, white, pial, shape)
+        keys.append(k)
+        counts.append(c)
+        if hard.any():  # the few undecided vertices: point by point
+            ts = np.linspace(0, 1, LINE_POINTS + 2)[1:-1][None, :, None]
+            w, p = white[hard][:, None, :], pial[hard][:, None, :]
+            parts.append(_pairs_of_batch(verts[hard], w * ts + p * (1 - ts), shape, edge))
+    keys += [p[0] for p in parts]
+    counts += [p[1] for p in parts]
+    return sort_pairs(np.concatenate(keys), np.concatenate(counts), shape, bounds)
+
+
+_EPS = 1e-7  # voxel units: points nearer a boundary than this are decided point by point
+_MAX_CROSSINGS = 12
+
+
+def _line_runs(verts, white, pial, shape, npts=LINE_POINTS):
+    """Keys and counts of the segments' runs of points per voxel, and the vertices left
+    undecided (``hard``), whose keys are not included."""
+    ts = np.linspace(0, 1, npts + 2)[1:-1]
+    ts1 = 1 - ts  # the same doubles as line_points' (1 - ts)
+    first = white * ts[0] + pial * ts1[0]
+    last = white * ts[-1] + pial * ts1[-1]
+    r0 = np.round(first)
+    steps = np.round(last) - r0
+    hard = (np.abs(first - r0) > 0.5 - _EPS) | (np.abs(last - np.round(last)) > 0.5 - _EPS)
+    hard = hard.any(axis=1) | (np.abs(steps).sum(axis=1) > _MAX_CROSSINGS)
+    n = len(verts)
+    starts, crossings = [np.zeros((n, 1), np.int64)], []
+    for a in range(3):
+        d = np.where(hard, 0, steps[:, a]).astype(np.int64)
+        m = int(np.abs(d).max()) if n else 0
+        j = np.arange(1, m + 1)[None, :]
+        used = j <= np.abs(d)[:, None]
+        sign = np.sign(d)[:, None]
+        boundary = r0[:, a, None] + sign * (j - 0.5)
+        w, p = white[:, a, None], pial[:, a, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (boundary - p) / (w - p)
+        k = np.searchsorted(ts, np.where(used, t, 2.0))  # points before the crossing
+        kb, ka = np.clip(k - 1, 0, npts - 1), np.clip(k, 0, npts - 1)
+        before = (w * ts[kb] + p * ts1[kb] - boundary) * sign
+        after = (w * ts[ka] + p * ts1[ka] - boundary) * sign
+        ok = (k >= 1) & (k <= npts - 1) & (before < -_EPS) & (after > _EPS)
+        hard |= (used & ~ok).any(axis=1)
+        k = np.where(used, k, npts)  # unused: past the last point
+        starts.append(k)
+        crossings.append((k, sign))
+    start = np.sort(np.concatenate(starts, axis=1), axis=1)  # (n, runs): 0, then crossings
+    count = np.diff(np.concatenate([start, np.full((n, 1), npts)], axis=1), axis=1)
+    keep = (count > 0) & ~hard[:, None]
+    lin = np.zeros(keep.shape, dtype=np.int64)
+    for a, (k, sign) in enumerate(crossings):  # a run's voxel: the crossings before it
+        index = np.broadcast_to(r0[:, a, None].astype(np.int64), start.shape).copy()
+        for c in range(k.shape[1]):  # a few crossings per axis
+            index += np.where(k[:, c, None] <= start, sign, 0)
+        keep &= (index >= 0) & (index < shape[a])
+        lin = lin * shape[a] + index
+    key = np.broadcast_to(verts[:, None], keep.shape)[keep] * int(np.prod(shape)) + lin[keep]
+    return key, count[keep], hard
 
 
 def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> SamplerResult:
@@ -169,4 +271,7 @@ def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> Sam
     weights = sp.csr_array((pairs.count.astype(float), (row, column)), shape=shape)
     members = sp.csr_array(geometry.members_by_vertex[verts].T.astype(float))
     values = (members @ weights).toarray() / total  # every listed voxel has points
-    return SamplerResult(voxels, values, verts)
+    # a point rounds into its voxel and lies at most half the thickness from its vertex's
+    # fiducial position (the white–pial midpoint), so a fiducial vertex is within reach
+    reach = chunk.half_diagonal + float(geometry.thickness[verts].max()) / 2
+    return SamplerResult(voxels, values, verts, reach=reach)

@@ -1,0 +1,95 @@
+"""Chunk kernels on their own: the liberal sampler's crossing-based pairs against counting
+every line sample, and the hemisphere query's bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from roixr.kernels import Chunk, SurfaceGeometry
+from roixr.kernels.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
+
+SHAPE = (7, 6, 5)
+
+
+def geometry(white: np.ndarray, pial: np.ndarray) -> SurfaceGeometry:
+    n = len(white)
+    members = sp.csr_array(np.ones((1, n), dtype=bool))
+    return SurfaceGeometry(white, pial, n // 2, np.ones(n, dtype=bool), members, "t")
+
+
+def canonical(pairs, shape):
+    key = pairs.vertex.astype(np.int64) * int(np.prod(shape)) + np.ravel_multi_index(
+        pairs.ijk.T, shape
+    )
+    merged = {}
+    for k, c in zip(key.tolist(), pairs.count.tolist(), strict=True):
+        merged[k] = merged.get(k, 0) + c
+    return merged
+
+
+def both(white, pial, coord, shape=SHAPE, bounds=None):
+    g = geometry(white, pial)
+    bounds = bounds or tuple(np.array([0, n]) for n in shape)
+    brute = pair_vertices(line_points(g, coord), shape, bounds)
+    fast = pair_lines(g, coord, shape, bounds)
+    return canonical(fast, shape), canonical(brute, shape), fast, brute
+
+
+coords = st.floats(-2.0, 8.0, allow_nan=False, width=64)
+half = st.integers(-2, 16).map(lambda i: i / 2)  # lands points on voxel boundaries
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(*[st.one_of(coords, half)] * 6), min_size=1, max_size=40),
+    st.sampled_from(["identity", "scaled", "oblique"]),
+)
+def test_crossings_equal_counting_every_point(segments, kind):
+    """Any segments (on boundaries, degenerate, outside the grid, any direction, any
+    affine): the same (vertex, voxel, count) pairs as rounding all 64 points."""
+    arr = np.array(segments, dtype=np.float64)
+    white, pial = arr[:, :3].copy(), arr[:, 3:].copy()
+    coord = {
+        "identity": np.eye(4),
+        "scaled": np.diag([0.5, 2.0, 1.0, 1.0]),
+        "oblique": np.array([[0.9, 0.3, 0, 0.2], [-0.3, 0.9, 0.1, 0], [0, 0, 1.1, -0.4],
+                             [0, 0, 0, 1]]),  # fmt: skip
+    }[kind]
+    fast, brute, *_ = both(white, pial, coord)
+    assert fast == brute
+
+
+def test_long_segments_and_blocks():
+    """Segments crossing many voxels, or with points on a boundary, are counted point by
+    point; pairs are sorted by block as pair_vertices sorts them."""
+    rng = np.random.default_rng(0)
+    white = rng.uniform(-1, 8, (300, 3))
+    pial = white + rng.normal(0, 3, (300, 3))
+    pial[:5] = white[:5] + 40  # far more crossings than the fast path takes
+    white[5:8] = pial[5:8] = [2.5, 1.5, 3.5]  # every point on a boundary: banker's rounding
+    bounds = (np.array([0, 3, 7]), np.array([0, 2, 6]), np.array([0, 5]))
+    fast, brute, fp, bp = both(white, pial, np.eye(4), bounds=bounds)
+    assert fast == brute
+    np.testing.assert_array_equal(fp.offsets, bp.offsets)
+    assert sum(brute.values()) <= 300 * LINE_POINTS
+
+
+def test_hemisphere_query_is_bounded_but_exact():
+    """Mapper results carry a reach; the hemisphere of a voxel comes from the nearest
+    fiducial vertex even when the reach is too small (misses fall back to a full query)."""
+    from roixr.kernels.finalize import _left
+    from roixr.kernels.geometry import SamplerResult
+
+    white = np.array([[0.0, 0, 0], [5.0, 5, 4]])
+    g = geometry(white, white.copy())
+    chunk = Chunk((0, 0, 0), SHAPE, np.eye(4), SHAPE)
+    voxels = np.ravel_multi_index(([0, 5, 6], [0, 5, 0], [0, 4, 4]), SHAPE)
+    for reach in (np.inf, 0.5, 0.0):
+        result = SamplerResult(voxels, np.ones((1, 3)), np.array([0, 1]), reach=reach)
+        left = _left(result, g, chunk, np.ones(3, dtype=bool))
+        np.testing.assert_array_equal(left, [True, False, False])
+    assert chunk.half_diagonal == pytest.approx(np.sqrt(3) / 2)
