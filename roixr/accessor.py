@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
 
-from roixr import forms, nifti
+if TYPE_CHECKING:
+    from roixr import forms
 
 __all__ = ["RoiAccessor"]
 
@@ -102,24 +103,32 @@ class RoiAccessor:
         self, *, split_lr: bool = False, layout: forms.Layout = "xyz"
     ) -> dict[str, np.ndarray]:
         """Masks as ``{name: array}``; see :func:`roixr.forms.to_dict`."""
-        return forms.to_dict(self._obj, split_lr=split_lr, layout=layout)
+        from roixr.forms import to_dict  # imported on use: see roixr._accessor_hook
+
+        return to_dict(self._obj, split_lr=split_lr, layout=layout)
 
     def to_index_volume(
         self, *, overlap: Literal["raise", "last"] = "raise"
     ) -> tuple[xr.DataArray, dict[str, int]]:
         """Masks as a signed index volume and ``{name: index}``; see
         :func:`roixr.forms.to_index_volume`."""
-        return forms.to_index_volume(self._obj, overlap=overlap)
+        from roixr.forms import to_index_volume
+
+        return to_index_volume(self._obj, overlap=overlap)
 
     def to_masks(self, labels: dict[str, int] | None = None) -> xr.DataArray:
         """An index volume back to bool masks; see :func:`roixr.forms.from_index_volume`."""
-        return forms.from_index_volume(self._obj, labels)
+        from roixr.forms import from_index_volume
+
+        return from_index_volume(self._obj, labels)
 
     def to_nifti(
         self, path: str | os.PathLike, *, split_lr: bool = False, overwrite: bool = False
     ) -> Path:
         """Masks or an index volume as NIfTI; see :func:`roixr.nifti.to_nifti`."""
-        return nifti.to_nifti(self._obj, path, split_lr=split_lr, overwrite=overwrite)
+        from roixr.nifti import to_nifti
+
+        return to_nifti(self._obj, path, split_lr=split_lr, overwrite=overwrite)
 
     def to_zarr(
         self,

@@ -53,11 +53,11 @@ def test_crossings_equal_counting_every_point(segments, kind):
     affine): the same (vertex, voxel, count) pairs as rounding all 64 points."""
     arr = np.array(segments, dtype=np.float64)
     white, pial = arr[:, :3].copy(), arr[:, 3:].copy()
+    oblique = [[0.9, 0.3, 0, 0.2], [-0.3, 0.9, 0.1, 0], [0, 0, 1.1, -0.4], [0, 0, 0, 1]]
     coord = {
         "identity": np.eye(4),
         "scaled": np.diag([0.5, 2.0, 1.0, 1.0]),
-        "oblique": np.array([[0.9, 0.3, 0, 0.2], [-0.3, 0.9, 0.1, 0], [0, 0, 1.1, -0.4],
-                             [0, 0, 0, 1]]),  # fmt: skip
+        "oblique": np.array(oblique),
     }[kind]
     fast, brute, *_ = both(white, pial, coord)
     assert fast == brute

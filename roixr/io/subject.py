@@ -203,6 +203,16 @@ class Subject:
                 self._surfaces.setdefault(key, merged)
         return self._surfaces[key]
 
+    def merged_points(self, kind: str) -> np.ndarray:
+        """Vertex coordinates of both hemispheres, right after left (the triangles of
+        :meth:`merged` are not built)."""
+        key = (kind, "points")
+        if key not in self._surfaces:
+            points = np.concatenate([self.surface(kind, h).points for h in HEMISPHERES])
+            with self._lock:
+                self._surfaces.setdefault(key, points)
+        return self._surfaces[key]
+
     def _merge(self, kind: str) -> Surface:
         lh, rh = self.surface(kind, "lh"), self.surface(kind, "rh")
         return Surface(

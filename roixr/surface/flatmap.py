@@ -34,7 +34,8 @@ def flat_svg_coords(subject: Subject, width: float, height: float) -> np.ndarray
 def flat_mesh_vertices(subject: Subject) -> np.ndarray:
     """Bool ``(n,)``: vertices used by the flatmap's triangles (the others were cut out)."""
     good = np.zeros(subject.n_vertices(), dtype=bool)
-    good[subject.merged("flat").polys.ravel()] = True
+    for hemi, part in subject.hemisphere_slices.items():
+        good[part][subject.surface("flat", hemi).polys.ravel()] = True
     return good
 
 
@@ -43,10 +44,13 @@ def cut_neighbours(subject: Subject, good: np.ndarray) -> sp.csr_matrix:
 
     Neighbours are taken on the full (white) mesh, as pycortex's PR 504 does.
     """
-    polys = subject.merged("white").polys
-    polys = polys[~good[polys].all(axis=1)]  # only triangles touching a cut vertex
-    i = polys[:, [0, 1, 2, 1, 2, 0]].ravel()
-    j = polys[:, [1, 2, 0, 0, 1, 2]].ravel()
+    rows, cols = [], []
+    for hemi, part in subject.hemisphere_slices.items():
+        polys = subject.surface("white", hemi).polys
+        polys = polys[~good[part][polys].all(axis=1)] + part.start  # touching a cut vertex
+        rows.append(polys[:, [0, 1, 2, 1, 2, 0]].ravel())
+        cols.append(polys[:, [1, 2, 0, 0, 1, 2]].ravel())
+    i, j = np.concatenate(rows), np.concatenate(cols)
     keep = ~good[j]
     n = len(good)
     return sp.csr_matrix((np.ones(int(keep.sum()), dtype=bool), (i[keep], j[keep])), shape=(n, n))
