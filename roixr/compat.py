@@ -89,6 +89,7 @@ def get_roi_masks(
         allow_overlap=allow_overlap,
         fail_for_missing_rois=fail_for_missing_rois,
         overlay_file=overlay_file,
+        background=True,  # label the ROIs in a thread while the sampler prepares
     )
     grid = sample_grid(request)  # numpy, one chunk: no dask graph, no dense 5-D block
     names = request.out_names

@@ -67,21 +67,28 @@ def sample_grid(request: Request) -> GridColumns:
     -------
     GridColumns
     """
-    geometry, sampler, options = request.geometry, request.sampler, request.options
+    surfaces, sampler, options = request.surfaces, request.sampler, request.options
     shape, coord = request.transform.shape, request.coord
     chunk = Chunk((0, 0, 0), tuple(shape), coord, tuple(shape))
     prepared = None
-    if sampler.prepare is not None:
-        bounds = tuple(np.array([0, n]) for n in shape)
-        parts = vertex_parts(geometry.n_vertices)
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            done = list(
-                pool.map(lambda p: sampler.prepare(geometry, coord, shape, bounds, p), parts)
-            )
-        prepared = sampler.share(done, 0)
+    if sampler.prepare is not None and sampler.surfaces_only:  # while ROIs are labelled
+        prepared = _prepare(sampler, surfaces, coord, shape)
+    surfaces.tree  # noqa: B018  (built now, also while ROIs are labelled; shared below)
+    geometry = request.geometry
+    if sampler.prepare is not None and not sampler.surfaces_only:
+        prepared = _prepare(sampler, geometry, coord, shape)
     result = sampler.sample(geometry, chunk, prepared)
     voxels, values, left = apply_options(result, geometry, chunk, options)
     cov = coverage(geometry, [result.found])
     if options.cortex_at is not None:  # 'Cortex' has no vertices of its own
         cov = np.insert(cov, options.cortex_at, np.nan)
     return GridColumns(voxels, values, left, cov, tuple(shape))
+
+
+def _prepare(sampler, geometry, coord, shape):
+    """The sampler's one-off preparation, over vertex ranges in threads, as one share."""
+    bounds = tuple(np.array([0, n]) for n in shape)
+    parts = vertex_parts(geometry.n_vertices)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        done = list(pool.map(lambda p: sampler.prepare(geometry, coord, shape, bounds, p), parts))
+    return sampler.share(done, 0)

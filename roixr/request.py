@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -21,8 +23,8 @@ from roixr.io.subject import Subject, SubjectLike, as_subject
 from roixr.io.transforms import Transform
 from roixr.kernels import Options, SurfaceGeometry
 from roixr.samplers import Sampler, get_sampler
-from roixr.surface.geometry import surface_geometry
-from roixr.surface.rois import roi_table
+from roixr.surface.geometry import surface_geometry, with_table
+from roixr.surface.rois import RoiTable, roi_table
 
 __all__ = ["CORTEX", "MissingRoiWarning", "Request", "make_request"]
 
@@ -43,26 +45,35 @@ class Request:
     transform : Transform
     sampler : Sampler
     options : Options
-    geometry : SurfaceGeometry
-        Surfaces and the ``(roi × vertex)`` table of the real ROIs (``names``).
     names : list of str
         The real ROIs, in output order.
     out_names : list of str
         The output ROIs: ``names`` with ``"Cortex"`` at ``options.cortex_at`` if requested.
+    surfaces : SurfaceGeometry
+        The surfaces without ROIs, for work that needs only them.
+    table : RoiTable or Future
+        The ROI table of ``names``, or a future of it (computed in a thread).
     """
 
     subject: Subject
     transform: Transform
     sampler: Sampler
     options: Options
-    geometry: SurfaceGeometry
     names: list[str]
     out_names: list[str]
+    surfaces: SurfaceGeometry
+    table: RoiTable | Future
 
     @property
     def coord(self) -> np.ndarray:
         """The transform's 4×4 surface mm → voxel matrix, float64."""
         return np.asarray(self.transform.coord, dtype=float)
+
+    @cached_property
+    def geometry(self) -> SurfaceGeometry:
+        """Surfaces and the ``(roi × vertex)`` table of the real ROIs (waits for the table)."""
+        table = self.table.result() if isinstance(self.table, Future) else self.table
+        return with_table(self.surfaces, table)
 
 
 def make_request(
@@ -76,11 +87,14 @@ def make_request(
     fail_for_missing_rois: bool = True,
     drop_vertexless: bool = False,
     overlay_file: str | os.PathLike | None = None,
+    background: bool = False,
 ) -> Request:
     """Check a request and read what its kernels need.
 
     Parameters are those of :func:`roixr.roi_masks`; ``drop_vertexless`` leaves out ROIs
-    without vertices (the part of ``exclude_empty_rois`` known before sampling). Warnings
+    without vertices (the part of ``exclude_empty_rois`` known before sampling), and
+    ``background`` labels the ROIs' vertices in a thread, so that work needing only the
+    surfaces can run meanwhile (errors surface from :attr:`Request.geometry`). Warnings
     point at the caller of the public function that called this one.
 
     Raises
@@ -96,9 +110,14 @@ def make_request(
     names, cortex_at = _names(
         rois, list(overlays.rois), fail_for_missing_rois, smp, str(overlays.path)
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # empty layers are reported through coverage
-        table = roi_table(subj, names, overlay_file)
+    # empty layers are not warned about here: coverage reports them
+    table: RoiTable | Future
+    if background and not drop_vertexless:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roixr-roi-table")
+        table = pool.submit(roi_table, subj, names, overlay_file, warn=False)
+        pool.shutdown(wait=False)
+    else:
+        table = roi_table(subj, names, overlay_file, warn=False)
     if drop_vertexless:  # ROIs without vertices have no voxels: drop them before sampling
         keep = [n for n in names if table.verts(n).size]
         if cortex_at is not None:
@@ -113,8 +132,8 @@ def make_request(
     out_names = list(names)
     if cortex_at is not None:
         out_names.insert(cortex_at, CORTEX)
-    geometry = surface_geometry(subj, table)
-    return Request(subj, transform, smp, options, geometry, names, out_names)
+    surfaces = surface_geometry(subj)
+    return Request(subj, transform, smp, options, names, out_names, surfaces, table)
 
 
 def _check_threshold(threshold: float | None, sampler: Sampler) -> None:

@@ -62,6 +62,9 @@ class Sampler:
         and vertex range ``part`` (a slice; the ranges run in parallel), in the graph.
     share : callable, optional
         ``share(parts, b)``: block ``b``'s share of the prepared parts, handed to ``sample``.
+    surfaces_only : bool
+        ``prepare`` reads only the surfaces, never ``geometry.members``: it may then run
+        while the ROIs are still being labelled (the drop-in ``get_roi_masks`` does).
     """
 
     name: str | float
@@ -69,6 +72,7 @@ class Sampler:
     fractional: bool = False
     prepare: PrepareFn | None = None
     share: Callable[[list, int], Any] | None = None
+    surfaces_only: bool = False
 
     @property
     def supports_cortex(self) -> bool:
@@ -160,8 +164,13 @@ for _s in (
     Sampler("thick", partial(_distance, below(8.0), 8.0)),
     Sampler("thin", partial(_distance, below(2.0), 2.0)),
     Sampler(
-        "cortical-conservative", _mapper_sample, True, partial(_prepare, vertex_points), _share
+        "cortical-conservative",
+        _mapper_sample,
+        True,
+        partial(_prepare, vertex_points),
+        _share,
+        surfaces_only=True,
     ),
-    Sampler("cortical-liberal", _mapper_sample, True, _prepare_lines, _share),
+    Sampler("cortical-liberal", _mapper_sample, True, _prepare_lines, _share, surfaces_only=True),
 ):
     register_sampler(_s)

@@ -490,7 +490,9 @@ def cohort(subject, tmp_path_factory):
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    # worker processes, as clusters run: two in-process workers writing one zarr store at
+    # once hung once here (every thread parked in zarr's file writes)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
         yield c
 

@@ -39,7 +39,7 @@ class MasksS1:
 class GetRoiMasksCold:
     """The drop-in ``get_roi_masks`` on a fresh Subject (files read inside the timing)."""
 
-    params = [["cortical", "cortical-liberal"]]
+    params = [SAMPLERS]
     param_names = ["sampler"]
     timeout = 300
 
@@ -49,3 +49,19 @@ class GetRoiMasksCold:
 
     def time_get_roi_masks(self, sampler):
         roixr.get_roi_masks(self.path, "fullhead", gm_sampler=sampler)
+
+
+class GetRoiMasksProcess:
+    """A whole Python process: start, ``import roixr``, the drop-in ``get_roi_masks``."""
+
+    params = [SAMPLERS]
+    param_names = ["sampler"]
+    timeout = 300
+
+    def timeraw_process(self, sampler):
+        path = str(pycortex_sample_subject())
+        return (
+            "import warnings; warnings.simplefilter('ignore')\n"
+            "import roixr\n"
+            f"roixr.get_roi_masks({path!r}, 'fullhead', gm_sampler={sampler!r})\n"
+        )

@@ -82,6 +82,15 @@ class SurfaceGeometry:
                     self.__dict__["_tree"] = tree
         return tree
 
+    def with_members(self, members: sp.csr_array, token: str = "") -> SurfaceGeometry:
+        """The same surfaces with another ROI table, sharing what was computed from the
+        surfaces (fiducial, thickness, the k-d tree once built)."""
+        other = SurfaceGeometry(self.white, self.pial, self.n_lh, self.flat_mesh, members, token)
+        for cached in ("fiducial", "thickness", "_tree"):
+            if cached in self.__dict__:
+                other.__dict__[cached] = self.__dict__[cached]
+        return other
+
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         for cached in ("fiducial", "thickness", "members_by_vertex"):

@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 LINE_POINTS = 64
-_BATCH = 8192
+_BATCH = 8192  # vertices per batch of points (64 each)
+_RUN_BATCH = 32768  # vertices per batch of crossings (about 1.6 each)
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,8 @@ def pair_lines(
         return pair_vertices(line_points(geometry, coord, part), shape, bounds, edge=edge)
     lo, hi, _ = part.indices(geometry.n_vertices)
     keys, counts, parts = [], [], []
-    for start in range(lo, hi, _BATCH):
-        verts = np.arange(start, min(start + _BATCH, hi))
+    for start in range(lo, hi, _RUN_BATCH):
+        verts = np.arange(start, min(start + _RUN_BATCH, hi))
         white = _to_voxels(coord, geometry.white[verts])
         pial = _to_voxels(coord, geometry.pial[verts])
         k, c, hard = _line_runs(verts, white, pial, shape)
@@ -209,48 +210,58 @@ _MAX_CROSSINGS = 12
 
 def _line_runs(verts, white, pial, shape, npts=LINE_POINTS):
     """Keys and counts of the segments' runs of points per voxel, and the vertices left
-    undecided (``hard``), whose keys are not included."""
+    undecided (``hard``), whose keys are not included.
+
+    One record per boundary crossing (about 1.6 per vertex on S1), never one per point.
+    """
     ts = np.linspace(0, 1, npts + 2)[1:-1]
     ts1 = 1 - ts  # the same doubles as line_points' (1 - ts)
     first = white * ts[0] + pial * ts1[0]
     last = white * ts[-1] + pial * ts1[-1]
     r0 = np.round(first)
-    steps = np.round(last) - r0
+    steps = (np.round(last) - r0).astype(np.int64)
     hard = (np.abs(first - r0) > 0.5 - _EPS) | (np.abs(last - np.round(last)) > 0.5 - _EPS)
     hard = hard.any(axis=1) | (np.abs(steps).sum(axis=1) > _MAX_CROSSINGS)
+    steps[hard] = 0
     n = len(verts)
-    starts, crossings = [np.zeros((n, 1), np.int64)], []
-    for a in range(3):
-        d = np.where(hard, 0, steps[:, a]).astype(np.int64)
-        m = int(np.abs(d).max()) if n else 0
-        j = np.arange(1, m + 1)[None, :]
-        used = j <= np.abs(d)[:, None]
-        sign = np.sign(d)[:, None]
-        boundary = r0[:, a, None] + sign * (j - 0.5)
-        w, p = white[:, a, None], pial[:, a, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (boundary - p) / (w - p)
-        k = np.searchsorted(ts, np.where(used, t, 2.0))  # points before the crossing
-        kb, ka = np.clip(k - 1, 0, npts - 1), np.clip(k, 0, npts - 1)
-        before = (w * ts[kb] + p * ts1[kb] - boundary) * sign
-        after = (w * ts[ka] + p * ts1[ka] - boundary) * sign
-        ok = (k >= 1) & (k <= npts - 1) & (before < -_EPS) & (after > _EPS)
-        hard |= (used & ~ok).any(axis=1)
-        k = np.where(used, k, npts)  # unused: past the last point
-        starts.append(k)
-        crossings.append((k, sign))
-    start = np.sort(np.concatenate(starts, axis=1), axis=1)  # (n, runs): 0, then crossings
-    count = np.diff(np.concatenate([start, np.full((n, 1), npts)], axis=1), axis=1)
-    keep = (count > 0) & ~hard[:, None]
-    lin = np.zeros(keep.shape, dtype=np.int64)
-    for a, (k, sign) in enumerate(crossings):  # a run's voxel: the crossings before it
-        index = np.broadcast_to(r0[:, a, None].astype(np.int64), start.shape).copy()
-        for c in range(k.shape[1]):  # a few crossings per axis
-            index += np.where(k[:, c, None] <= start, sign, 0)
+    # crossings, ordered by (vertex, axis, j): crossing j of an axis is at r0 ± (j - 1/2)
+    per = np.abs(steps).ravel()
+    cell = np.repeat(np.arange(3 * n), per)
+    j = np.arange(cell.size) - np.repeat(np.cumsum(per) - per, per) + 1
+    row, axis = np.divmod(cell, 3)
+    sign = np.sign(steps.ravel())[cell]
+    boundary = r0.ravel()[cell] + sign * (j - 0.5)
+    w, p = white.ravel()[cell], pial.ravel()[cell]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.searchsorted(ts, (boundary - p) / (w - p))  # points before the crossing
+    kb, ka = np.clip(k - 1, 0, npts - 1), np.clip(k, 0, npts - 1)
+    before = (w * ts[kb] + p * ts1[kb] - boundary) * sign
+    after = (w * ts[ka] + p * ts1[ka] - boundary) * sign
+    ok = (k >= 1) & (k <= npts - 1) & (before < -_EPS) & (after > _EPS)
+    hard[row[~ok]] = True
+    # runs: each vertex's first run starts at point 0 in voxel r0, each crossing starts one
+    order = np.argsort(row * (npts + 1) + k, kind="stable")
+    row, axis, sign, k = row[order], axis[order], sign[order], k[order]
+    crossings = np.bincount(row, minlength=n)
+    first_run = np.cumsum(crossings + 1) - (crossings + 1)
+    run_row = np.repeat(np.arange(n), crossings + 1)
+    at = first_run[row] + np.arange(row.size) - (np.cumsum(crossings) - crossings)[row] + 1
+    start = np.zeros(run_row.size, dtype=np.int64)
+    start[at] = k
+    stop = np.append(start[1:], 0)
+    stop[first_run + crossings] = npts  # a vertex's last run ends with its points
+    count = stop - start
+    keep = (count > 0) & ~hard[run_row]
+    lin = np.zeros(run_row.size, dtype=np.int64)
+    for a in range(3):  # a run's voxel: r0 moved by the crossings up to its start
+        move = np.zeros(run_row.size, dtype=np.int64)
+        on = axis == a
+        move[at[on]] = sign[on]
+        moved = np.cumsum(move)
+        index = r0[run_row, a].astype(np.int64) + moved - moved[first_run][run_row]
         keep &= (index >= 0) & (index < shape[a])
         lin = lin * shape[a] + index
-    key = np.broadcast_to(verts[:, None], keep.shape)[keep] * int(np.prod(shape)) + lin[keep]
-    return key, count[keep], hard
+    return verts[run_row[keep]] * int(np.prod(shape)) + lin[keep], count[keep], hard
 
 
 def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> SamplerResult:
@@ -264,14 +275,28 @@ def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> Sam
     _, cy, cz = chunk.chunk_shape
     rel = pairs.ijk - np.asarray(chunk.start)
     local = (rel[:, 0].astype(np.int64) * cy + rel[:, 1]) * cz + rel[:, 2]
-    voxels, column = np.unique(local, return_inverse=True)
+    voxels, column = _compact(local, chunk.size)
     total = np.bincount(column, weights=pairs.count, minlength=len(voxels))
-    verts, row = np.unique(pairs.vertex, return_inverse=True)
-    shape = (len(verts), len(voxels))
-    weights = sp.csr_array((pairs.count.astype(float), (row, column)), shape=shape)
-    members = sp.csr_array(geometry.members_by_vertex[verts].T.astype(float))
-    values = (members @ weights).toarray() / total  # every listed voxel has points
+    hit = np.zeros(geometry.n_vertices, dtype=bool)
+    hit[pairs.vertex] = True
+    verts = np.flatnonzero(hit)
+    shape = (geometry.n_vertices, len(voxels))
+    weights = sp.csr_array((pairs.count.astype(float), (pairs.vertex, column)), shape=shape)
+    values = (geometry.members.astype(float) @ weights).toarray() / total  # no empty voxel
     # a point rounds into its voxel and lies at most half the thickness from its vertex's
     # fiducial position (the white–pial midpoint), so a fiducial vertex is within reach
     reach = chunk.half_diagonal + float(geometry.thickness[verts].max()) / 2
     return SamplerResult(voxels, values, verts, reach=reach)
+
+
+def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(index, return_inverse=True)`` for indices in ``[0, size)``; by marking
+    when ``size`` is small next to the number of indices (no sort), else by sorting."""
+    if size > 8 * len(index):
+        return np.unique(index, return_inverse=True)
+    mark = np.zeros(size, dtype=bool)
+    mark[index] = True
+    unique = np.flatnonzero(mark)
+    rank = np.zeros(size, dtype=np.int32 if len(unique) < 2**31 else np.int64)
+    rank[unique] = np.arange(len(unique), dtype=rank.dtype)
+    return unique, rank[index].astype(np.int64)

@@ -5,22 +5,36 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import scipy.sparse as sp
 
 from roixr.io.subject import Subject
 from roixr.kernels.geometry import SurfaceGeometry
 from roixr.surface.flatmap import flat_mesh_vertices
 from roixr.surface.rois import RoiTable
 
-__all__ = ["surface_geometry"]
+__all__ = ["surface_geometry", "with_table"]
 
 
-def surface_geometry(subject: Subject, table: RoiTable) -> SurfaceGeometry:
-    """The arrays every chunk kernel shares, with a token hashed from them."""
+def surface_geometry(subject: Subject, table: RoiTable | None = None) -> SurfaceGeometry:
+    """The arrays every chunk kernel shares, with a token hashed from them.
+
+    Without a table, the geometry has no ROIs: enough for the work that needs only the
+    surfaces (a sampler's preparation, the k-d tree); add the ROIs with
+    :meth:`SurfaceGeometry.with_members` or :func:`with_table`.
+    """
     white, pial = subject.merged_points("white"), subject.merged_points("pial")
     flat = flat_mesh_vertices(subject)
-    members = table.members.astype(bool)
-    token = _token(white, pial, table.n_lh, flat, members.indptr, members.indices, table.names)
-    return SurfaceGeometry(white, pial, table.n_lh, flat, members, token)
+    n_lh = subject.n_vertices("lh")
+    geometry = SurfaceGeometry(white, pial, n_lh, flat, sp.csr_array((0, len(white)), dtype=bool))
+    return geometry if table is None else with_table(geometry, table)
+
+
+def with_table(geometry: SurfaceGeometry, table: RoiTable) -> SurfaceGeometry:
+    """``geometry`` with the ROI table's membership, and a token hashed from both."""
+    g, members = geometry, table.members.astype(bool)
+    token = _token(g.white, g.pial, g.n_lh, g.flat_mesh, members.indptr, members.indices,
+                   table.names)  # fmt: skip
+    return geometry.with_members(members, token)
 
 
 def _token(*parts) -> str:

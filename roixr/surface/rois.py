@@ -76,10 +76,14 @@ def roi_table(
     subject: SubjectLike,
     rois: str | Iterable[str] | None = None,
     overlay_file: str | os.PathLike | None = None,
+    *,
+    warn: bool = True,
 ) -> RoiTable:
     """Vertex membership of ROIs as a sparse ``(roi × vertex)`` table.
 
-    Parameters are those of :func:`roi_verts`.
+    Parameters are those of :func:`roi_verts`; ``warn=False`` leaves out the warnings for
+    layers without paths (callers that report empty ROIs otherwise, or run this in a thread,
+    where catching warnings is not safe).
 
     Returns
     -------
@@ -96,11 +100,12 @@ def roi_table(
     for r, name in enumerate(names):
         polygons = shapes[name].polygons()
         if not polygons:
-            warnings.warn(
-                f"ROI {name!r} in {overlays.path} has no paths; it has no vertices.",
-                EmptyRoiWarning,
-                stacklevel=3,
-            )
+            if warn:
+                warnings.warn(
+                    f"ROI {name!r} in {overlays.path} has no paths; it has no vertices.",
+                    EmptyRoiWarning,
+                    stacklevel=3,
+                )
             continue
         idx = points.inside(polygons)
         idx = idx[good[idx]]
