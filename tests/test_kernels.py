@@ -22,9 +22,7 @@ def geometry(white: np.ndarray, pial: np.ndarray) -> SurfaceGeometry:
 
 
 def canonical(pairs, shape):
-    key = pairs.vertex.astype(np.int64) * int(np.prod(shape)) + np.ravel_multi_index(
-        pairs.ijk.T, shape
-    )
+    key = pairs.vertex.astype(np.int64) * int(np.prod(shape)) + pairs.voxel
     merged = {}
     for k, c in zip(key.tolist(), pairs.count.tolist(), strict=True):
         merged[k] = merged.get(k, 0) + c

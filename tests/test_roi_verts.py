@@ -164,6 +164,10 @@ def test_path_that_does_not_parse(broken):
     with pytest.raises(SVGPathError, match="ROI 'CUT'.*expected a number"):
         roixr.roi_verts(broken, ["CUT"])
     assert roixr.roi_verts(broken, ["V1"])["V1"].size > 0  # other ROIs unaffected
+    # the drop-in labels ROIs in a thread: the error still reaches the caller, unchanged
+    for sampler in ("cortical", "cortical-liberal"):
+        with pytest.raises(SVGPathError, match="ROI 'CUT'.*expected a number"):
+            roixr.get_roi_masks(broken, "fullhead", ["V1", "CUT"], gm_sampler=sampler)
 
 
 LAUGHS = '<!ENTITY a0 "M0 0 L9 9 ">' + "".join(

@@ -42,8 +42,8 @@ class Pairs:
     ----------
     vertex : ndarray
         int64 vertex index per pair.
-    ijk : ndarray
-        ``(p, 3)`` int32 voxel index per pair.
+    voxel : ndarray
+        int64 flat voxel index per pair (C order over the whole grid).
     count : ndarray
         int32 number of the vertex's points in the voxel.
     offsets : ndarray
@@ -51,21 +51,21 @@ class Pairs:
     """
 
     vertex: np.ndarray
-    ijk: np.ndarray
+    voxel: np.ndarray
     count: np.ndarray
     offsets: np.ndarray
 
     def block(self, b: int) -> Pairs:
         """The pairs of one block."""
         s = slice(int(self.offsets[b]), int(self.offsets[b + 1]))
-        return Pairs(self.vertex[s], self.ijk[s], self.count[s], np.array([0, s.stop - s.start]))
+        return Pairs(self.vertex[s], self.voxel[s], self.count[s], np.array([0, s.stop - s.start]))
 
     @staticmethod
     def concat(parts: list[Pairs]) -> Pairs:
         """One block's pairs from several vertex ranges."""
         return Pairs(
             np.concatenate([p.vertex for p in parts]),
-            np.concatenate([p.ijk for p in parts]),
+            np.concatenate([p.voxel for p in parts]),
             np.concatenate([p.count for p in parts]),
             np.array([0, sum(len(p.vertex) for p in parts)]),
         )
@@ -158,13 +158,15 @@ def sort_pairs(
     """Pairs from ``vertex * n_voxels + voxel`` keys and their counts, sorted by block."""
     nvox = int(np.prod(shape))
     vertex, lin = np.divmod(keys, nvox)
-    ijk = np.stack(np.unravel_index(lin, shape), axis=1).astype(np.int32)
-    block_idx = [np.searchsorted(b[1:], ijk[:, a], side="right") for a, b in enumerate(bounds)]
     nblocks = tuple(len(b) - 1 for b in bounds)
+    if nblocks == (1, 1, 1):  # one block (the drop-in): nothing to sort
+        return Pairs(vertex, lin, counts.astype(np.int32), np.array([0, len(keys)]))
+    ijk = np.unravel_index(lin, shape)
+    block_idx = [np.searchsorted(b[1:], ijk[a], side="right") for a, b in enumerate(bounds)]
     block = np.ravel_multi_index(block_idx, nblocks) if len(keys) else np.empty(0, np.int64)
     order = np.argsort(block, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=int(np.prod(nblocks))))])
-    return Pairs(vertex[order], ijk[order], counts[order].astype(np.int32), offsets)
+    return Pairs(vertex[order], lin[order], counts[order].astype(np.int32), offsets)
 
 
 def pair_lines(
@@ -272,9 +274,13 @@ def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> Sam
     if len(pairs.vertex) == 0:
         empty = np.empty(0, np.int64)
         return SamplerResult(empty, np.zeros((geometry.n_rois, 0)), empty)
-    _, cy, cz = chunk.chunk_shape
-    rel = pairs.ijk - np.asarray(chunk.start)
-    local = (rel[:, 0].astype(np.int64) * cy + rel[:, 1]) * cz + rel[:, 2]
+    if chunk.chunk_shape == tuple(chunk.shape):  # the whole grid
+        local = pairs.voxel
+    else:
+        _, cy, cz = chunk.chunk_shape
+        i, j, k = np.unravel_index(pairs.voxel, chunk.shape)
+        x0, y0, z0 = chunk.start
+        local = ((i - x0) * cy + (j - y0)) * cz + (k - z0)
     voxels, column = _compact(local, chunk.size)
     total = np.bincount(column, weights=pairs.count, minlength=len(voxels))
     hit = np.zeros(geometry.n_vertices, dtype=bool)
@@ -282,7 +288,8 @@ def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> Sam
     verts = np.flatnonzero(hit)
     shape = (geometry.n_vertices, len(voxels))
     weights = sp.csr_array((pairs.count.astype(float), (pairs.vertex, column)), shape=shape)
-    values = (geometry.members.astype(float) @ weights).toarray() / total  # no empty voxel
+    values = (geometry.members.astype(float) @ weights).toarray()  # exact point counts
+    values /= total  # one rounding: a voxel wholly in an ROI is exactly 1 (no empty voxel)
     # a point rounds into its voxel and lies at most half the thickness from its vertex's
     # fiducial position (the white–pial midpoint), so a fiducial vertex is within reach
     reach = chunk.half_diagonal + float(geometry.thickness[verts].max()) / 2
