@@ -91,3 +91,19 @@ def test_hemisphere_query_is_bounded_but_exact():
         left = _left(result, g, chunk, np.ones(3, dtype=bool))
         np.testing.assert_array_equal(left, [True, False, False])
     assert chunk.half_diagonal == pytest.approx(np.sqrt(3) / 2)
+
+
+def test_fractions_filling_a_voxel_are_not_an_overlap():
+    """Disjoint ROIs holding 9, 18 and 1 of a voxel's 28 points sum to 1 only up to rounding
+    (1.0000000000000002): kept. Two ROIs claiming the same points sum past 1: culled."""
+    from roixr.kernels import Options, apply_options
+    from roixr.kernels.geometry import SamplerResult
+
+    g = geometry(np.zeros((2, 3)), np.zeros((2, 3)))
+    chunk = Chunk((0, 0, 0), SHAPE, np.eye(4), SHAPE)
+    values = np.array([[9 / 28, 0.5], [18 / 28, 0.5], [1 / 28, 0.5]])
+    assert values[:, 0].sum() > 1  # the rounding is real
+    result = SamplerResult(np.array([0, 1]), values.copy(), np.array([0]), reach=1.0)
+    _, out, _ = apply_options(result, g, chunk, Options(fractional=True))
+    np.testing.assert_array_equal(out[:, 0], values[:, 0])
+    np.testing.assert_array_equal(out[:, 1], [0, 0, 0])

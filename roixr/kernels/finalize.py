@@ -11,6 +11,8 @@ from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
 
 __all__ = ["Options", "apply_options", "coverage", "finalize"]
 
+_SUM_TOL = 1e-9
+
 
 @dataclass(frozen=True)
 class Options:
@@ -62,7 +64,9 @@ def apply_options(
         row = ((claimed == 0) & cortex).astype(values.dtype)[None]
         values = np.concatenate([values, row])[_cortex_order(len(values) + 1, options.cortex_at)]
     if not options.allow_overlap:
-        over = claimed > 1
+        # fractions of disjoint ROIs that fill a voxel sum to 1 up to rounding; a real overlap
+        # exceeds 1 by at least one point's share (1/64 of a vertex's line, or more)
+        over = claimed > (1 + _SUM_TOL if values.dtype.kind == "f" else 1)
         if over.any():
             values[:, over] = 0
     return voxels, values, _left(result, geometry, chunk, values.any(axis=0))
