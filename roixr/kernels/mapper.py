@@ -93,14 +93,25 @@ def line_points(
 
     Yields ``(vertices, points)`` batches with points ``(len(vertices), npts, 3)``.
     """
-    ts = np.linspace(0, 1, npts + 2)[1:-1][None, :, None]
     lo, hi, _ = part.indices(geometry.n_vertices)
     for start in range(lo, hi, _BATCH):
         verts = np.arange(start, min(start + _BATCH, hi))
-        white = _to_voxels(coord, geometry.white[verts])[:, None, :]
-        pial = _to_voxels(coord, geometry.pial[verts])[:, None, :]
-        # pycortex's LineMapper swaps its arguments' names: its samples are white*t + pial*(1-t)
-        yield verts, white * ts + pial * (1 - ts)
+        white = _to_voxels(coord, geometry.white[verts])
+        pial = _to_voxels(coord, geometry.pial[verts])
+        yield verts, _line_samples(white, pial, npts)
+
+
+def _line_weights(npts: int = LINE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """The samples' weights ``t`` of the white end and ``1 - t`` of the pial end."""
+    ts = np.linspace(0, 1, npts + 2)[1:-1]
+    return ts, 1 - ts
+
+
+def _line_samples(white: np.ndarray, pial: np.ndarray, npts: int = LINE_POINTS) -> np.ndarray:
+    """``(n, npts, 3)`` samples on ``(n, 3)`` white→pial segments (voxel coordinates)."""
+    ts, ts1 = _line_weights(npts)
+    # pycortex's LineMapper swaps its arguments' names: its samples are white*t + pial*(1-t)
+    return white[:, None, :] * ts[None, :, None] + pial[:, None, :] * ts1[None, :, None]
 
 
 def _pairs_of_batch(verts, pts, shape, edge):
@@ -198,9 +209,8 @@ def pair_lines(
         keys.append(k)
         counts.append(c)
         if hard.any():  # the few undecided vertices: point by point
-            ts = np.linspace(0, 1, LINE_POINTS + 2)[1:-1][None, :, None]
-            w, p = white[hard][:, None, :], pial[hard][:, None, :]
-            parts.append(_pairs_of_batch(verts[hard], w * ts + p * (1 - ts), shape, edge))
+            samples = _line_samples(white[hard], pial[hard])
+            parts.append(_pairs_of_batch(verts[hard], samples, shape, edge))
     keys += [p[0] for p in parts]
     counts += [p[1] for p in parts]
     return sort_pairs(np.concatenate(keys), np.concatenate(counts), shape, bounds)
@@ -216,8 +226,7 @@ def _line_runs(verts, white, pial, shape, npts=LINE_POINTS):
 
     One record per boundary crossing (about 1.6 per vertex on S1), never one per point.
     """
-    ts = np.linspace(0, 1, npts + 2)[1:-1]
-    ts1 = 1 - ts  # the same doubles as line_points' (1 - ts)
+    ts, ts1 = _line_weights(npts)  # the samples' own weights: points computed bit for bit
     first = white * ts[0] + pial * ts1[0]
     last = white * ts[-1] + pial * ts1[-1]
     r0 = np.round(first)

@@ -15,18 +15,13 @@ from roixr.surface.rois import RoiTable
 __all__ = ["surface_geometry", "with_table"]
 
 
-def surface_geometry(subject: Subject, table: RoiTable | None = None) -> SurfaceGeometry:
-    """The arrays every chunk kernel shares, with a token hashed from them.
-
-    Without a table, the geometry has no ROIs: enough for the work that needs only the
-    surfaces (a sampler's preparation, the k-d tree); add the ROIs with
-    :meth:`SurfaceGeometry.with_members` or :func:`with_table`.
-    """
+def surface_geometry(subject: Subject) -> SurfaceGeometry:
+    """The surface arrays every chunk kernel shares, without ROIs: enough for the work that
+    needs only the surfaces (a sampler's preparation, the k-d tree). :func:`with_table` adds
+    the ROIs."""
     white, pial = subject.merged_points("white"), subject.merged_points("pial")
-    flat = flat_mesh_vertices(subject)
-    n_lh = subject.n_vertices("lh")
-    geometry = SurfaceGeometry(white, pial, n_lh, flat, sp.csr_array((0, len(white)), dtype=bool))
-    return geometry if table is None else with_table(geometry, table)
+    n_lh, flat = subject.n_vertices("lh"), flat_mesh_vertices(subject)
+    return SurfaceGeometry(white, pial, n_lh, flat, sp.csr_array((0, len(white)), dtype=bool))
 
 
 def with_table(geometry: SurfaceGeometry, table: RoiTable) -> SurfaceGeometry:
