@@ -1,41 +1,51 @@
 """roixr: cortical-surface ROIs as lazy, labeled xarray masks in functional voxel space.
 
-Public names are imported on first use (as SPEC 1 recommends): ``import roixr`` stays cheap,
-and the drop-in :func:`get_roi_masks`, which returns numpy arrays, never imports xarray,
-dask or zarr. The ``.roi`` accessor is registered whenever xarray is imported (see
-:mod:`roixr._accessor_hook`).
+Public names are imported on first use (as SPEC 1 recommends; ``__init__.pyi`` lists them
+for type checkers and editors): ``import roixr`` stays cheap, and the drop-in
+:func:`get_roi_masks`, which returns numpy arrays, never imports xarray, dask or zarr. The
+``.roixr`` accessor is registered here when xarray is already imported, and otherwise by
+the first use of roixr's xarray layer (see :mod:`roixr.accessor`).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 
-from roixr import _accessor_hook, errors
+from roixr import errors
 from roixr._version import __version__
 
 _LAZY = {
+    "RoiSource": "roixr.rois",
+    "RoiTable": "roixr.rois",
+    "Sampler": "roixr.sampling",
     "Subject": "roixr.io",
     "Transform": "roixr.io",
     "cohort_masks": "roixr.cohort",
-    "cohort_timeseries": "roixr.timeseries",
-    "from_dict": "roixr.forms",
-    "from_index_volume": "roixr.forms",
-    "get_roi_masks": "roixr.compat",
+    "cohort_timeseries": "roixr.cohort",
+    "from_dict": "roixr.convert",
+    "from_index_volume": "roixr.convert",
+    "from_nifti": "roixr.nifti",
+    "get_roi_masks": "roixr.pycortex",
+    "get_sampler": "roixr.sampling",
     "open_cohort": "roixr.cohort",
     "open_nifti": "roixr.timeseries",
     "open_roi_masks": "roixr.store",
-    "read_nifti": "roixr.nifti",
+    "register_sampler": "roixr.sampling",
     "roi_masks": "roixr.masks",
     "roi_timeseries": "roixr.timeseries",
-    "roi_verts": "roixr.surface",
-    "to_dict": "roixr.forms",
-    "to_index_volume": "roixr.forms",
+    "roi_verts": "roixr.rois",
+    "samplers": "roixr.sampling",
+    "to_dict": "roixr.convert",
+    "to_index_volume": "roixr.convert",
     "to_nifti": "roixr.nifti",
     "to_zarr": "roixr.store",
     "write_cohort": "roixr.cohort",
 }
-_accessor_hook.install()
+
+if "xarray" in sys.modules:  # the accessor costs nothing more then
+    importlib.import_module("roixr.accessor")
 
 
 def __getattr__(name: str):
@@ -54,6 +64,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "RoiSource",
+    "RoiTable",
+    "Sampler",
     "Subject",
     "Transform",
     "__version__",
@@ -63,11 +76,13 @@ __all__ = [
     "errors",
     "from_dict",
     "from_index_volume",
+    "from_nifti",
     "get_roi_masks",
+    "get_sampler",
     "open_cohort",
     "open_nifti",
     "open_roi_masks",
-    "read_nifti",
+    "register_sampler",
     "roi_masks",
     "roi_timeseries",
     "roi_verts",

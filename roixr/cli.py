@@ -159,7 +159,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _print_verts(subject, rois, overlay_file, out) -> None:
     from roixr.io.subject import as_subject
-    from roixr.surface.rois import roi_verts
+    from roixr.rois import roi_verts
 
     subj = as_subject(subject)
     with warnings.catch_warnings():

@@ -1,7 +1,9 @@
-"""The roixr exception tree.
+"""The roixr exception and warning trees.
 
 Every error roixr raises on bad input derives from :class:`RoixrError`, so callers can
-catch everything at once or one kind precisely. Each class also derives from the builtin
+catch everything at once or one kind precisely; every warning roixr emits derives from
+:class:`RoixrWarning`, so ``warnings.filterwarnings("ignore", category=RoixrWarning)``
+silences them all. Each class also derives from the builtin
 exception a Python user would expect (``FileNotFoundError``, ``ValueError``, ...), so
 existing ``except`` clauses keep working.
 
@@ -12,9 +14,14 @@ from __future__ import annotations
 
 __all__ = [
     "BoldError",
+    "CohortError",
+    "EmptyRoiWarning",
     "FormError",
     "GridMismatchError",
+    "IgnoredOptionWarning",
     "IncompleteStoreError",
+    "MetadataWarning",
+    "MissingRoiWarning",
     "OptionError",
     "OutputExistsError",
     "OverlapError",
@@ -22,6 +29,7 @@ __all__ = [
     "OverlayNotFoundError",
     "RoiNotFoundError",
     "RoixrError",
+    "RoixrWarning",
     "SVGPathError",
     "StoreError",
     "StoreExistsError",
@@ -32,6 +40,7 @@ __all__ = [
     "SurfaceMismatchError",
     "TransformError",
     "TransformNotFoundError",
+    "UnverifiedGridWarning",
 ]
 
 
@@ -120,3 +129,35 @@ class BoldError(RoixrError, ValueError):
 
 class GridMismatchError(BoldError):
     """The bold series is not on the masks' voxel grid (shape or affine differ)."""
+
+
+class CohortError(RoixrError, RuntimeError):
+    """Some subjects of a cohort failed, or a cohort store cannot be used as asked."""
+
+
+# --- warnings --------------------------------------------------------------------------
+
+
+class RoixrWarning(UserWarning):
+    """Base class of every warning roixr emits."""
+
+
+class MissingRoiWarning(RoixrWarning):
+    """Requested ROIs are missing from the source, or 'Cortex' was dropped."""
+
+
+class EmptyRoiWarning(RoixrWarning):
+    """An ROI has no vertices: its layer has no paths, or its shapes enclose no vertex."""
+
+
+class IgnoredOptionWarning(RoixrWarning):
+    """An option was given that has no effect here (a threshold with a binary sampler...)."""
+
+
+class UnverifiedGridWarning(RoixrWarning):
+    """The bold data carries no affine, so only its shape could be checked against the masks'
+    grid."""
+
+
+class MetadataWarning(RoixrWarning):
+    """A file lacks metadata roixr would use (a repetition time...); a default was taken."""

@@ -11,14 +11,17 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr._version import __version__
-from roixr.assembly import Plan, build
 from roixr.errors import OptionError
 from roixr.io.subject import SubjectLike
-from roixr.request import CORTEX, MissingRoiWarning, make_request
-from roixr.samplers import Sampler
+from roixr.io.transforms import Transform
+from roixr.rois.source import SourceLike
+from roixr.sampling.graph import build
+from roixr.sampling.plan import CORTEX, Plan, make_plan
+from roixr.sampling.registry import Sampler
 
-__all__ = ["CORTEX", "MissingRoiWarning", "roi_masks"]
+__all__ = ["CORTEX", "roi_masks"]
 
 DIMS = ("roi", "hemisphere", "x", "y", "z")
 
@@ -49,7 +52,7 @@ def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtyp
 
 def roi_masks(
     subject: SubjectLike,
-    xfm: str,
+    xfm: str | Transform,
     rois: str | Iterable[str] | None = None,
     sampler: str | float | Sampler = "cortical",
     *,
@@ -58,6 +61,7 @@ def roi_masks(
     fail_for_missing_rois: bool = True,
     exclude_empty_rois: bool = False,
     overlay_file: str | os.PathLike | None = None,
+    source: SourceLike = None,
     chunks: Any = "auto",
 ) -> xr.DataArray:
     """Volumetric ROI masks in a transform's functional grid, lazily.
@@ -66,26 +70,31 @@ def roi_masks(
     ----------
     subject : Subject, path-like or str
         A :class:`roixr.Subject`, a subject folder, or a subject name.
-    xfm : str
+    xfm : str or Transform
         The transform's name (``"identity"`` for the anatomical grid).
     rois : str or list of str, optional
-        ROI names, in the order wanted; all ROIs of the overlay when None. ``"Cortex"`` adds
+        ROI names, in the order wanted; all ROIs of the source when None. ``"Cortex"`` adds
         the cortical voxels in none of the other requested ROIs (binary samplers only).
     sampler : str, float or Sampler
         ``"cortical"``, ``"thick"``, ``"thin"``, a distance in mm, ``"cortical-conservative"``,
-        ``"cortical-liberal"``, or a registered sampler (see :mod:`roixr.samplers`).
+        ``"cortical-liberal"``, or a registered sampler (see :func:`roixr.register_sampler`).
     threshold : float, optional
         In [0, 1]: fractional samplers give ``fraction > threshold`` booleans.
     allow_overlap : bool
         False removes voxels claimed by more than one ROI (as pycortex).
     fail_for_missing_rois : bool
-        Raise for requested ROIs missing from the overlay; else warn and skip them.
+        Raise for requested ROIs missing from the source; else warn and skip them.
     exclude_empty_rois : bool
         Drop ROIs with no vertices, and ROIs none of whose vertices are found in the volume.
         The latter needs the coverage, so this option **computes coverage eagerly** (a full
         pass over the volume); the masks stay lazy.
     overlay_file : path-like, optional
-        Another overlays SVG instead of the subject's ``overlays.svg``.
+        Another overlays SVG instead of the subject's ``overlays.svg`` (pycortex's spelling
+        of ``source=``).
+    source : optional
+        Where the ROIs come from: an overlays ``.svg`` path, a mapping ``{name: {"L":
+        vertices, "R": vertices}}``, or any :class:`roixr.rois.RoiSource`; the subject's
+        ``overlays.svg`` when None.
     chunks : "auto", int, 3-tuple or dict
         Chunks over x, y, z, as dask takes them (a dict keyed by ``"x"``, ``"y"``, ``"z"``).
 
@@ -116,7 +125,7 @@ def roi_masks(
     >>> int(masks.sel(roi="V1").sum())  # computes
     221
     """
-    req = make_request(
+    plan = make_plan(
         subject,
         xfm,
         rois,
@@ -125,35 +134,28 @@ def roi_masks(
         allow_overlap=allow_overlap,
         fail_for_missing_rois=fail_for_missing_rois,
         drop_vertexless=exclude_empty_rois,
+        source=source,
         overlay_file=overlay_file,
     )
-    options, out_names, cortex_at = req.options, req.out_names, req.options.cortex_at
-    transform = req.transform
-    plan = Plan(
-        geometry=req.geometry,
-        coord=req.coord,
-        shape=transform.shape,
-        chunks=_chunks(chunks, transform.shape, len(out_names), options.dtype),
-        sampler=req.sampler,
-        options=options,
-        n_out=len(out_names),
-    )
-    data, coverage = build(plan)
-    if cortex_at is not None:  # Cortex has no vertices of its own: NaN coverage
-        coverage = da.concatenate([coverage[:cortex_at], da.full(1, np.nan), coverage[cortex_at:]])
-    masks = _wrap(data, coverage, out_names, req.subject.name, transform, req.sampler, options)
+    data, coverage = build(plan, _chunks(chunks, plan.shape, len(plan.rows), plan.dtype))
+    if plan.options.cortex:  # Cortex has no vertices of its own: NaN coverage
+        coverage = da.concatenate([coverage, da.full(1, np.nan)])
+    masks = _wrap(data, coverage, plan)
+    if list(plan.order) != list(plan.rows):
+        masks = masks.isel(roi=plan.row_order())  # the requested order, by name
     if exclude_empty_rois:
         found = np.asarray(masks.coverage.values)
-        keep_idx = [i for i, (n, c) in enumerate(zip(out_names, found, strict=True))
+        keep_idx = [i for i, (n, c) in enumerate(zip(plan.order, found, strict=True))
                     if n == CORTEX or c > 0]  # fmt: skip
         masks = masks.isel(roi=keep_idx)
     return masks
 
 
-def _wrap(data, coverage, names, subject_name, transform, sampler, options) -> xr.DataArray:
-    nx, ny, nz = transform.shape
+def _wrap(data: da.Array, coverage: da.Array, plan: Plan) -> xr.DataArray:
+    nx, ny, nz = plan.shape
+    transform = plan.transform
     coords = {
-        "roi": np.array(names, dtype=object).astype(str),
+        "roi": np.array(plan.rows, dtype=object).astype(str),
         "hemisphere": np.array(["L", "R"]),
         "x": np.arange(nx),
         "y": np.arange(ny),
@@ -161,13 +163,17 @@ def _wrap(data, coverage, names, subject_name, transform, sampler, options) -> x
         "coverage": ("roi", coverage),
     }
     attrs = {
-        "subject": subject_name,
+        "subject": plan.subject.name,
         "xfm": transform.name,
-        "sampler": sampler.name if isinstance(sampler.name, str) else float(sampler.name),
-        "threshold": options.threshold,
-        "allow_overlap": options.allow_overlap,
+        "sampler": plan.sampler.label,
+        "threshold": plan.options.threshold,
+        "allow_overlap": plan.options.allow_overlap,
+        "source": plan.source,
         "affine": np.asarray(transform.affine, dtype=float).tolist(),
         "xfm_coord": np.asarray(transform.coord, dtype=float).tolist(),
         "roixr_version": __version__,
     }
+    if plan.table.colors:
+        attrs["roi_colors"] = {n: plan.table.colors[n] for n in plan.order
+                               if n in plan.table.colors}  # fmt: skip
     return xr.DataArray(data, dims=DIMS, coords=coords, attrs=attrs, name="roi_masks")

@@ -3,7 +3,7 @@
 A file holds the data on the reference image's grid (its affine from ``attrs["affine"]``,
 sform and qform code 1, scanner) and, in a NIfTI header extension (code 6, "comment"), a
 JSON document under the key ``"roixr"``: the form, the ROI names, the attrs, the coverage
-and the grid offset, so :func:`read_nifti` gives back the DataArray that was written.
+and the grid offset, so :func:`from_nifti` gives back the DataArray that was written.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import nibabel as nib
 import numpy as np
 import xarray as xr
 
-from roixr.errors import FormError, OutputExistsError
-from roixr.forms import (
+import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
+from roixr.convert import (
     MASK_DIMS,
     SPATIAL,
     check_index_volume,
@@ -29,8 +29,9 @@ from roixr.forms import (
     from_dict,
     roi_names,
 )
+from roixr.errors import FormError, OutputExistsError
 
-__all__ = ["read_nifti", "to_nifti"]
+__all__ = ["from_nifti", "to_nifti"]
 
 EXTENSION_CODE = 6  # NIFTI_ECODE_COMMENT; nibabel has no JSON extension code
 KEY = "roixr"
@@ -104,7 +105,7 @@ def to_nifti(
         Ends in ``.nii`` or ``.nii.gz`` (compressed). Written atomically: to a temporary
         file in the same folder, then renamed.
     split_lr : bool, default False
-        For masks: one volume per ROI and hemisphere, so that :func:`read_nifti` can rebuild
+        For masks: one volume per ROI and hemisphere, so that :func:`from_nifti` can rebuild
         the hemispheres.
     overwrite : bool, default False
         Replace an existing file; otherwise :class:`OutputExistsError` is raised.
@@ -204,7 +205,7 @@ def _read_meta(img: nib.Nifti1Image) -> dict[str, Any] | None:
     return None
 
 
-def read_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
+def from_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
     """Read a NIfTI file written by :func:`to_nifti` back into a DataArray (in memory).
 
     Parameters
@@ -223,7 +224,7 @@ def read_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
         ``split_lr`` or read with ``left``; otherwise masks ``(roi, x, y, z)``, hemispheres
         combined. Attrs, coverage and x, y, z coords are those written. A 3D integer file
         not written by roixr reads as an unlabelled index volume with ``attrs["affine"]``;
-        give :func:`~roixr.forms.from_index_volume` its labels.
+        give :func:`~roixr.convert.from_index_volume` its labels.
     """
     img = nib.load(os.fspath(path))
     meta = _read_meta(img)

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr.errors import (
     IncompleteStoreError,
     StoreError,
@@ -40,7 +41,7 @@ def _check_kind(obj: xr.DataArray) -> str:
         raise StoreError(
             f"to_zarr takes roixr masks (a DataArray named 'roi_masks') or an index volume "
             f"('roi_index'), got {type(obj).__name__} named {getattr(obj, 'name', None)!r}. "
-            "Build it with roixr.roi_masks or masks.roi.to_index_volume()."
+            "Build it with roixr.roi_masks or masks.roixr.to_index_volume()."
         )
     return str(obj.name)
 
@@ -153,7 +154,9 @@ def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.
     path = Path(store)
     where = f"{path}" if group is None else f"{path} (group {group!r})"
     if not (path if group is None else path / group).exists():
-        raise StoreNotFoundError(f"no zarr store at {where}. Write one with masks.roi.to_zarr().")
+        raise StoreNotFoundError(
+            f"no zarr store at {where}. Write one with masks.roixr.to_zarr()."
+        )
     if not is_complete(path, group):
         raise IncompleteStoreError(
             f"the store at {where} was not completely written (the write was interrupted or "

@@ -27,7 +27,7 @@ def cases():
                     yield pytest.param(cls, name, id=f"{mod_name}.{cls_name}.{name}")
 
 
-@pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+@pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 @pytest.mark.parametrize(("cls", "name"), list(cases()))
 def test_benchmark_runs(cls, name):
     bench = cls()

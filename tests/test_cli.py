@@ -11,7 +11,7 @@ import xarray as xr
 import roixr
 from roixr.cli import main
 
-pytestmark = pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 
 def test_demo_in_a_subprocess(tmp_path):

@@ -15,11 +15,11 @@ import xarray as xr
 from distributed import Client, LocalCluster
 
 import roixr
-from roixr.cohort import CohortError, unfinished
-from roixr.errors import IncompleteStoreError, OptionError
+from roixr.cohort import unfinished
+from roixr.errors import CohortError, IncompleteStoreError, OptionError
 
 pytestmark = [
-    pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning"),
+    pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning"),
 ]
 
 

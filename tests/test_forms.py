@@ -15,9 +15,8 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import roixr.accessor  # noqa: F401  (registers .roi)
-from roixr.errors import FormError, OutputExistsError, OverlapError, RoixrError
-from roixr.forms import (
+import roixr.accessor  # noqa: F401  (registers .roixr)
+from roixr.convert import (
     MASK_DIMS,
     from_dict,
     from_index_volume,
@@ -25,7 +24,8 @@ from roixr.forms import (
     to_dict,
     to_index_volume,
 )
-from roixr.nifti import read_nifti, to_nifti
+from roixr.errors import FormError, OutputExistsError, OverlapError, RoixrError
+from roixr.nifti import from_nifti, to_nifti
 
 SHAPE = (6, 5, 4)
 AFFINE = [[-2.0, 0.0, 0.0, 30.5], [0.0, 2.5, 0.0, -40.0], [0.0, 0.0, 3.0, 12.25], [0, 0, 0, 1]]
@@ -369,7 +369,7 @@ def test_to_index_volume_is_lazy():
     with no_compute():
         volume, _ = to_index_volume(masks)
         back = from_index_volume(volume)
-        masks.roi.to_index_volume()
+        masks.roixr.to_index_volume()
     assert isinstance(volume.data, da.Array) and isinstance(back.data, da.Array)
     with no_compute(), pytest.raises(AssertionError, match="computed"):
         volume.compute()  # the guard works
@@ -461,7 +461,7 @@ def test_nifti_masks_split_round_trip(tmp_path):
     assert img.header["sform_code"] == 1 and img.header["qform_code"] == 1
     np.testing.assert_allclose(img.affine, AFFINE)
     np.testing.assert_array_equal(img.get_fdata()[..., 1], masks.values[0, 1])
-    assert_same(read_nifti(path), masks)
+    assert_same(from_nifti(path), masks)
     assert os.listdir(tmp_path) == ["m.nii.gz"]
 
 
@@ -470,28 +470,28 @@ def test_nifti_masks_unsplit(tmp_path):
     path = to_nifti(masks, tmp_path / "m.nii")
     img = nib.load(path)
     assert img.shape == (*SHAPE, 3) and img.get_data_dtype() == np.uint8
-    flat = read_nifti(path)
+    flat = from_nifti(path)
     assert flat.dims == ("roi", "x", "y", "z") and flat.dtype == bool
     xr.testing.assert_identical(flat, masks.any("hemisphere").assign_attrs(ATTRS))
     left = np.asarray((masks.sel(hemisphere="L")).any("roi"))
-    assert_same(read_nifti(path, left=left), masks)
+    assert_same(from_nifti(path, left=left), masks)
 
 
 @pytest.mark.parametrize("chunks", [None, (2, 2, 2)])
 def test_nifti_index_volume_round_trip(tmp_path, chunks):
     volume, _ = to_index_volume(make_masks(chunks=chunks))
-    path = volume.roi.to_nifti(tmp_path / "index.nii.gz")
+    path = volume.roixr.to_nifti(tmp_path / "index.nii.gz")
     img = nib.load(path)
     assert img.shape == SHAPE and img.get_data_dtype() == np.int8
     assert img.header.get_intent()[0] == "label"
-    assert_same(read_nifti(path), volume)
+    assert_same(from_nifti(path), volume)
 
 
 def test_nifti_block_of_the_grid(tmp_path):
     masks = make_masks().isel(x=slice(2, 5), z=slice(1, 3))
     img = nib.load(to_nifti(masks, tmp_path / "b.nii", split_lr=True))
     np.testing.assert_allclose(img.affine[:3, 3], np.asarray(AFFINE)[:3] @ [2, 0, 1, 1])
-    assert_same(read_nifti(tmp_path / "b.nii"), masks)
+    assert_same(from_nifti(tmp_path / "b.nii"), masks)
     with pytest.raises(FormError, match=r"x coord must be consecutive voxel indices.*slice"):
         to_nifti(make_masks().isel(x=[0, 2]), tmp_path / "c.nii")
 
@@ -528,7 +528,7 @@ def test_nifti_errors(tmp_path):
 def test_read_foreign_nifti(tmp_path):
     labels = np.array([[[0, -1], [2, 0]]], np.int16)
     nib.save(nib.Nifti1Image(labels, np.diag([2.0, 2, 2, 1])), tmp_path / "labels.nii")
-    volume = read_nifti(tmp_path / "labels.nii")
+    volume = from_nifti(tmp_path / "labels.nii")
     assert volume.dtype == np.int16 and volume.attrs == {
         "affine": np.diag([2.0, 2, 2, 1]).tolist()
     }
@@ -536,7 +536,7 @@ def test_read_foreign_nifti(tmp_path):
     assert int(masks.sel(roi="A", hemisphere="L").sum()) == 1
     nib.save(nib.Nifti1Image(np.zeros((2, 2, 2, 2), np.float32), np.eye(4)), tmp_path / "f.nii")
     with pytest.raises(FormError, match="not written by roixr.to_nifti.*nibabel.load"):
-        read_nifti(tmp_path / "f.nii")
+        from_nifti(tmp_path / "f.nii")
 
 
 # --- accessor ----------------------------------------------------------------------------------
@@ -544,14 +544,14 @@ def test_read_foreign_nifti(tmp_path):
 
 def test_accessor(tmp_path):
     masks = make_masks(chunks=(3, 3, 3))
-    d = masks.roi.to_dict(split_lr=True, layout="pycortex")
+    d = masks.roixr.to_dict(split_lr=True, layout="pycortex")
     expected = to_dict(masks, split_lr=True, layout="pycortex")
     assert list(d) == list(expected) and all(np.array_equal(d[k], expected[k]) for k in d)
-    volume, labels = masks.roi.to_index_volume()
+    volume, labels = masks.roixr.to_index_volume()
     assert labels == {"V1": 1, "V2": 2, "V3": 3}
-    assert_same(volume.roi.to_masks(), masks)
-    assert_same(volume.roi.to_masks(labels), masks)
-    assert_same(read_nifti(masks.roi.to_nifti(tmp_path / "m.nii", split_lr=True)), masks)
+    assert_same(volume.roixr.to_masks(), masks)
+    assert_same(volume.roixr.to_masks(labels), masks)
+    assert_same(from_nifti(masks.roixr.to_nifti(tmp_path / "m.nii", split_lr=True)), masks)
 
 
 @pytest.mark.filterwarnings("ignore:The data type .* does not have a Zarr V3 specification")
@@ -559,40 +559,42 @@ def test_accessor_to_zarr(tmp_path):
     from roixr.store import open_roi_masks
 
     masks = make_masks(chunks=(3, 3, 3), names=["V1", "left FEF", "hMT+"])
-    masks.roi.to_zarr(tmp_path / "m.zarr")
+    masks.roixr.to_zarr(tmp_path / "m.zarr")
     assert_same(open_roi_masks(tmp_path / "m.zarr"), masks)
-    volume, _ = masks.roi.to_index_volume()
-    volume.roi.to_zarr(tmp_path / "i.zarr")
+    volume, _ = masks.roixr.to_index_volume()
+    volume.roixr.to_zarr(tmp_path / "i.zarr")
     reopened = open_roi_masks(tmp_path / "i.zarr")
     assert_same(reopened, volume)
-    assert_same(reopened.roi.to_masks(), masks)
+    assert_same(reopened.roixr.to_masks(), masks)
 
 
 def test_accessor_wrong_kind():
     masks = make_masks()
-    volume, _ = masks.roi.to_index_volume()
+    volume, _ = masks.roixr.to_index_volume()
     with pytest.raises(FormError, match=re.escape("takes an index volume DataArray")):
-        masks.roi.to_masks()
+        masks.roixr.to_masks()
     with pytest.raises(FormError, match=re.escape("to_index_volume takes masks with dims")):
-        volume.roi.to_index_volume()
+        volume.roixr.to_index_volume()
     with pytest.raises(FormError, match=re.escape("to_dict takes masks with dims")):
-        xr.DataArray(np.zeros(3), dims="t").roi.to_dict()
+        xr.DataArray(np.zeros(3), dims="t").roixr.to_dict()
     with pytest.raises(FormError, match=re.escape("to_nifti takes masks with dims")):
-        xr.DataArray(np.zeros(3), dims="t").roi.to_nifti(Path("never.nii"))
+        xr.DataArray(np.zeros(3), dims="t").roixr.to_nifti(Path("never.nii"))
 
 
-def test_accessor_stands_in_for_the_roi_coord():
+def test_roi_is_the_coordinate_and_roixr_the_accessor():
     masks = make_masks()
     coord = masks["roi"]
+    assert isinstance(masks.roi, xr.DataArray)
+    xr.testing.assert_identical(masks.roi, coord)
     assert list(masks.roi.values) == ["V1", "V2", "V3"]
     assert list(masks.roi) == list(coord) and len(masks.roi) == 3 and "V2" in masks.roi
     xr.testing.assert_identical(masks.roi == "V2", coord == "V2")
-    xr.testing.assert_identical(masks.roi != "V2", coord != "V2")
-    xr.testing.assert_identical(masks.roi[1], coord[1])
-    np.testing.assert_array_equal(np.asarray(masks.roi), coord.values)
-    assert masks.roi.dims == ("roi",) and repr(masks.roi) == repr(coord)
-    assert {"values", "to_dict", "to_masks"} <= set(dir(masks.roi))
     assert masks.where(masks.roi == "V2", drop=True).sizes["roi"] == 1
-    volume, _ = masks.roi.to_index_volume()
-    with pytest.raises(AttributeError, match="no 'roi' coordinate"):
-        volume.roi.values  # noqa: B018
+    assert {"to_dict", "to_index_volume", "to_nifti", "to_zarr", "timeseries"} <= set(
+        dir(masks.roixr)
+    )
+    assert masks.roixr.to_dict().keys() == {"V1", "V2", "V3"}
+    volume, _ = masks.roixr.to_index_volume()
+    assert {"to_masks", "to_nifti"} <= set(dir(volume.roixr))
+    with pytest.raises(AttributeError, match="roi"):
+        volume.roi  # noqa: B018  (an index volume has no roi coordinate)

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roixr.kernels import Chunk, SurfaceGeometry
-from roixr.kernels.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
+from roixr.sampling import Chunk, Surfaces
+from roixr.sampling.samplers.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
 
 SHAPE = (7, 6, 5)
 
 
-def geometry(white: np.ndarray, pial: np.ndarray) -> SurfaceGeometry:
+def geometry(white: np.ndarray, pial: np.ndarray) -> Surfaces:
     n = len(white)
-    members = sp.csr_array(np.ones((1, n), dtype=bool))
-    return SurfaceGeometry(white, pial, n // 2, np.ones(n, dtype=bool), members, "t")
+    return Surfaces(white, pial, np.empty((0, 3), np.int64), n // 2, np.ones(n, dtype=bool))
 
 
 def canonical(pairs, shape):
     key = pairs.vertex.astype(np.int64) * int(np.prod(shape)) + pairs.voxel
     merged = {}
-    for k, c in zip(key.tolist(), pairs.count.tolist(), strict=True):
+    for k, c in zip(key.tolist(), pairs.weight.tolist(), strict=True):
         merged[k] = merged.get(k, 0) + c
     return merged
 
@@ -79,8 +77,8 @@ def test_long_segments_and_blocks():
 def test_hemisphere_query_is_bounded_but_exact():
     """Mapper results carry a reach; the hemisphere of a voxel comes from the nearest
     fiducial vertex even when the reach is too small (misses fall back to a full query)."""
-    from roixr.kernels.finalize import _left
-    from roixr.kernels.geometry import SamplerResult
+    from roixr.sampling.chunk import SamplerResult
+    from roixr.sampling.options import _left
 
     white = np.array([[0.0, 0, 0], [5.0, 5, 4]])
     g = geometry(white, white.copy())
@@ -88,7 +86,7 @@ def test_hemisphere_query_is_bounded_but_exact():
     voxels = np.ravel_multi_index(([0, 5, 6], [0, 5, 0], [0, 4, 4]), SHAPE)
     for reach in (np.inf, 0.5, 0.0):
         result = SamplerResult(voxels, np.ones((1, 3)), np.array([0, 1]), reach=reach)
-        left = _left(result, g, chunk, np.ones(3, dtype=bool))
+        left = _left(result, g, chunk, np.ones(3, dtype=bool), 1)
         np.testing.assert_array_equal(left, [True, False, False])
     assert chunk.half_diagonal == pytest.approx(np.sqrt(3) / 2)
 
@@ -96,14 +94,14 @@ def test_hemisphere_query_is_bounded_but_exact():
 def test_fractions_filling_a_voxel_are_not_an_overlap():
     """Disjoint ROIs holding 9, 18 and 1 of a voxel's 28 points sum to 1 only up to rounding
     (1.0000000000000002): kept. Two ROIs claiming the same points sum past 1: culled."""
-    from roixr.kernels import Options, apply_options
-    from roixr.kernels.geometry import SamplerResult
+    from roixr.sampling.chunk import SamplerResult
+    from roixr.sampling.options import Options, apply_options
 
     g = geometry(np.zeros((2, 3)), np.zeros((2, 3)))
     chunk = Chunk((0, 0, 0), SHAPE, np.eye(4), SHAPE)
     values = np.array([[9 / 28, 0.5], [18 / 28, 0.5], [1 / 28, 0.5]])
     assert values[:, 0].sum() > 1  # the rounding is real
     result = SamplerResult(np.array([0, 1]), values.copy(), np.array([0]), reach=1.0)
-    _, out, _ = apply_options(result, g, chunk, Options(fractional=True))
+    _, out, _ = apply_options(result, g, chunk, Options())
     np.testing.assert_array_equal(out[:, 0], values[:, 0])
     np.testing.assert_array_equal(out[:, 1], [0, 0, 0])

@@ -17,7 +17,7 @@ from strategies import chunkings
 import roixr
 from roixr.errors import OptionError, RoiNotFoundError, RoixrError, TransformError
 
-pytestmark = pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 SAMPLERS = ["cortical", "thick", "thin", 2.5, "cortical-conservative", "cortical-liberal"]
 
@@ -173,12 +173,12 @@ def test_options(subject):
 def test_missing_and_empty_rois(subject):
     with pytest.raises(RoiNotFoundError, match=r"\['nope'\] not found"):
         roixr.roi_masks(subject, "fullhead", ["V1", "nope"])
-    with pytest.warns(roixr.masks.MissingRoiWarning, match="nope"):
+    with pytest.warns(roixr.errors.MissingRoiWarning, match="nope"):
         m = roixr.roi_masks(subject, "fullhead", ["nope", "B", "V1"], fail_for_missing_rois=False)
     assert list(m.roi.values) == ["B", "V1"]
     kept = roixr.roi_masks(subject, "fullhead", exclude_empty_rois=True)
     assert "EMPTY" not in kept.roi.values and "V1" in kept.roi.values
-    with pytest.warns(roixr.masks.MissingRoiWarning, match="Cortex"):
+    with pytest.warns(roixr.errors.MissingRoiWarning, match="Cortex"):
         m = roixr.roi_masks(subject, "fullhead", ["V1", "Cortex"], "cortical-liberal")
     assert list(m.roi.values) == ["V1"]
 

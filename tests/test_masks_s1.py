@@ -30,7 +30,7 @@ import pytest
 
 import roixr
 
-pytestmark = pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 XFMS = ["fullhead", "retinotopy"]
 DISTANCE = ["cortical", "thick", "thin", 2]
@@ -278,7 +278,7 @@ def test_lazy_masks_match_drop_in(s1_clean, xfm, sampler, rois):
     fractions within float32 rounding (roi_masks stores float32, the drop-in float64)."""
     lazy = roixr.roi_masks(s1_clean, xfm, rois, sampler, chunks=(37, 41, 13))
     assert lazy.data.numblocks[2:] != (1, 1, 1)
-    got = lazy.roi.to_dict(split_lr=True, layout="pycortex")
+    got = lazy.roixr.to_dict(split_lr=True, layout="pycortex")
     want = roixr.get_roi_masks(s1_clean, xfm, rois, gm_sampler=sampler, split_lr=True)
     assert list(got) == list(want)
     for key, value in want.items():

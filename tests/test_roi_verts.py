@@ -24,7 +24,7 @@ from roixr.errors import (
     TransformNotFoundError,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 
 def test_matches_analytic_geometry(synth_dir):
@@ -46,7 +46,7 @@ def test_matches_pycortex_on_synthetic(synth_dir, tmp_path):
 
 
 def test_empty_layer_warns(synth_dir):
-    with pytest.warns(roixr.surface.EmptyRoiWarning, match="EMPTY"):
+    with pytest.warns(roixr.errors.EmptyRoiWarning, match="EMPTY"):
         out = roixr.roi_verts(synth_dir, ["EMPTY"])
     assert out["EMPTY"].size == 0 and out["EMPTY"].dtype == np.int64
 

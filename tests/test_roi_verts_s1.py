@@ -8,7 +8,7 @@ from svg_rewrite import absolute_segments, rewrite_overlays, to_absolute, to_rel
 
 import roixr
 
-pytestmark = pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 REWRITES = ["absolute", "relative", "group-translate", "path-scale"]
 

@@ -20,7 +20,7 @@ from roixr.errors import (
 )
 
 pytestmark = [
-    pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning"),
+    pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning"),
 ]
 
 
@@ -39,7 +39,7 @@ def raising_scheduler(dsk, keys, **kwargs):
 def test_round_trip(synth_dir, tmp_path, sampler, threshold, chunks):
     masks = roixr.roi_masks(synth_dir, "oblique", sampler=sampler, threshold=threshold,
                             chunks=chunks)  # fmt: skip
-    masks.roi.to_zarr(tmp_path / "m.zarr")
+    masks.roixr.to_zarr(tmp_path / "m.zarr")
     with dask.config.set(scheduler=raising_scheduler):
         back = roixr.open_roi_masks(tmp_path / "m.zarr")  # lazy
     assert isinstance(back.data, dask.array.Array)
@@ -53,7 +53,7 @@ def test_round_trip(synth_dir, tmp_path, sampler, threshold, chunks):
 
 def test_index_volume_round_trip(synth_dir, tmp_path):
     masks = roixr.roi_masks(synth_dir, "fullhead")
-    volume, _labels = masks.roi.to_index_volume()
+    volume, _labels = masks.roixr.to_index_volume()
     roixr.to_zarr(volume, tmp_path / "i.zarr")
     back = roixr.open_roi_masks(tmp_path / "i.zarr")
     xr.testing.assert_identical(back.compute(), volume.compute())

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roixr.errors import RoixrError, SVGPathError
-from roixr.io.svgpath import flatten_path, parse_path, parse_transform
-from roixr.surface.pip import PointSet
+from roixr.io.svg.path import flatten_path, parse_path, parse_transform
+from roixr.rois.polygons import PointSet
 
 
 def polys(d, matrix=None):

@@ -21,17 +21,18 @@ from hypothesis import strategies as st
 from strategies import chunk_sizes
 
 import roixr
-from roixr.errors import FormError, OptionError, RoixrError
-from roixr.timeseries import (
+from roixr.cohort import cohort_timeseries
+from roixr.errors import (
     BoldError,
+    FormError,
     GridMismatchError,
+    OptionError,
+    RoixrError,
     UnverifiedGridWarning,
-    cohort_timeseries,
-    open_nifti,
-    roi_timeseries,
 )
+from roixr.timeseries import open_nifti, roi_timeseries
 
-pytestmark = [pytest.mark.filterwarnings("ignore::roixr.surface.EmptyRoiWarning")]
+pytestmark = [pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")]
 
 STATS = ["mean", "median", "sum", "std", "count"]
 DIMS = ("x", "y", "z", "time")
@@ -399,10 +400,10 @@ def test_3d_image(tmp_path, bool_masks):
 
 
 def test_accessor_method(bool_masks):
-    if not hasattr(roixr.accessor.RoiAccessor, "timeseries"):
+    if not hasattr(roixr.accessor.RoixrAccessor, "timeseries"):
         pytest.skip("the .roi.timeseries accessor method is not installed yet")
     bold = series(bool_masks.shape[2:], 5, bool_masks.attrs["affine"])
-    xr.testing.assert_identical(bool_masks.roi.timeseries(bold, stat="sum"),
+    xr.testing.assert_identical(bool_masks.roixr.timeseries(bold, stat="sum"),
                                 roi_timeseries(bold, bool_masks, "sum"))  # fmt: skip
 
 

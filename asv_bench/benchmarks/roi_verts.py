@@ -15,7 +15,7 @@ class RoiVertsS1:
 
     def setup(self):
         self.path = pycortex_sample_subject()
-        warnings.simplefilter("ignore", roixr.surface.EmptyRoiWarning)
+        warnings.simplefilter("ignore", roixr.errors.EmptyRoiWarning)
         self.warm = roixr.Subject(self.path)
         roixr.roi_verts(self.warm)
 
@@ -25,7 +25,6 @@ class RoiVertsS1:
 
     def time_roi_verts_warm(self):
         """Surfaces already read (the SVG parse and point-in-path work remain)."""
-        self.warm._overlays.clear()
         roixr.roi_verts(self.warm)
 
     def peakmem_roi_verts_cold(self):

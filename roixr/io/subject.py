@@ -19,7 +19,6 @@ from roixr.errors import (
     TransformNotFoundError,
 )
 from roixr.io.filestore import filestores
-from roixr.io.overlays import Overlays, read_overlays
 from roixr.io.surfaces import Surface, read_surface
 from roixr.io.transforms import Transform, identity_transform, read_transform
 
@@ -68,7 +67,7 @@ class Subject:
         self._lock = threading.RLock()
         self._surfaces: dict[tuple[str, str], Surface] = {}
         self._transforms: dict[str, Transform] = {}
-        self._overlays: dict[Path, Overlays] = {}
+        self._derived: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
@@ -140,7 +139,8 @@ class Subject:
         with ThreadPoolExecutor(max_workers=4) as pool:
             # white first: the others check their vertex counts against it
             list(pool.map(lambda h: self.surface("white", h), HEMISPHERES))
-            jobs = [(k, h) for k in kinds if k != "white" for h in HEMISPHERES]
+            kinds = tuple(k for k in kinds if k != "white" and self.has_surface(k))
+            jobs = [(k, h) for k in kinds for h in HEMISPHERES]
             list(pool.map(lambda kh: self.surface(*kh), jobs))
         return self
 
@@ -177,15 +177,29 @@ class Subject:
             )
         return read_transform(folder)
 
-    # -- overlays ---------------------------------------------------------------------
-    def overlays(self, overlay_file: str | os.PathLike | None = None) -> Overlays:
-        """The parsed overlays (``overlays.svg`` unless ``overlay_file`` is given)."""
-        path = Path(overlay_file) if overlay_file is not None else self.path / "overlays.svg"
-        path = path.expanduser().resolve()
+    def has_surface(self, kind: str) -> bool:
+        """Whether the subject has a surface of this kind (``"flat"``, ...); a hemisphere's
+        missing file is then an error when it is read."""
+        if kind in ("white", "pial", "fiducial"):
+            return True
+        folder = self.path / "surfaces"
+        return any((folder / f"{_FILE_KINDS[kind]}_{h}.gii").is_file() for h in HEMISPHERES)
+
+    def flat_mesh_vertices(self) -> np.ndarray:
+        """Bool ``(n,)``: vertices used by the flatmap's triangles (the others were cut out of
+        the flatmap). Every vertex when the subject has no flatmap."""
         with self._lock:
-            if path not in self._overlays:
-                self._overlays[path] = read_overlays(path)
-            return self._overlays[path]
+            cached = self._derived.get("flat_mesh")
+        if cached is not None:
+            return cached
+        good = np.zeros(self.n_vertices(), dtype=bool)
+        if not self.has_surface("flat"):
+            good[:] = True
+        else:
+            for hemi, part in self.hemisphere_slices.items():
+                good[part][self.surface("flat", hemi).polys.ravel()] = True  # type: ignore[arg-type]
+        with self._lock:
+            return self._derived.setdefault("flat_mesh", good)
 
     # -- derived geometry, shared by the layers above -----------------------------------
     @cached_property

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from roixr.io.subject import Subject
 
-__all__ = ["cut_neighbours", "flat_mesh_vertices", "flat_svg_coords"]
+__all__ = ["cut_neighbours", "flat_svg_coords"]
 
 
 def flat_svg_coords(subject: Subject, width: float, height: float) -> np.ndarray:
@@ -29,14 +29,6 @@ def flat_svg_coords(subject: Subject, width: float, height: float) -> np.ndarray
     out = coords * np.array([width, height])  # float64, as pycortex's ``coords * svgshape``
     out[:, 1] = height - out[:, 1]
     return out
-
-
-def flat_mesh_vertices(subject: Subject) -> np.ndarray:
-    """Bool ``(n,)``: vertices used by the flatmap's triangles (the others were cut out)."""
-    good = np.zeros(subject.n_vertices(), dtype=bool)
-    for hemi, part in subject.hemisphere_slices.items():
-        good[part][subject.surface("flat", hemi).polys.ravel()] = True
-    return good
 
 
 def cut_neighbours(subject: Subject, good: np.ndarray) -> sp.csr_matrix:

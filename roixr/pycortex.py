@@ -1,7 +1,8 @@
 """``roixr.get_roi_masks``: a drop-in replacement for pycortex's ``get_roi_masks``.
 
 Same signature, defaults and return types as pycortex 1.4's ``cortex.utils.get_roi_masks``.
-It runs the kernels of :func:`roixr.roi_masks` eagerly on one chunk (:mod:`roixr.eager`):
+It runs the chunk routine of :func:`roixr.roi_masks` on one chunk with the local executor
+(:mod:`roixr.sampling.local`):
 no dask graph, no dense 5-D block, float64 fractions written straight into pycortex's
 ``(z, y, x)`` arrays. Deviations, where pycortex is wrong, are listed in
 ``docs/deviations.md``: 'cortical-liberal' returns true fractions; ``exclude_empty_rois``
@@ -12,13 +13,17 @@ reports go through ``warnings`` rather than ``print``.
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from roixr.eager import GridColumns, sample_grid
 from roixr.errors import FormError
-from roixr.request import CORTEX, make_request
-from roixr.samplers import get_sampler
+from roixr.io.subject import as_subject
+from roixr.sampling import local
+from roixr.sampling.local import GridColumns
+from roixr.sampling.plan import CORTEX, make_plan
+from roixr.sampling.registry import get_sampler
+from roixr.sampling.surfaces import surfaces_of
 
 __all__ = ["get_roi_masks"]
 
@@ -80,38 +85,48 @@ def get_roi_masks(
                 f"You must set a threshold for gm_sampler={gm_sampler} if you want an "
                 "indexed volume output"
             )
-    request = make_request(
-        subject,
-        xfmname,
-        roi_list,
-        sampler,
-        threshold=threshold if sampler.fractional else None,
-        allow_overlap=allow_overlap,
-        fail_for_missing_rois=fail_for_missing_rois,
-        overlay_file=overlay_file,
-        background=True,  # label the ROIs in a thread while the sampler prepares
-    )
-    grid = sample_grid(request)  # numpy, one chunk: no dask graph, no dense 5-D block
-    names = request.out_names
-    coverage = dict(zip(names, grid.coverage.tolist(), strict=True))
+    subj = as_subject(subject).preload()
+    transform = subj.transform(xfmname)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roixr-prepare") as pool:
+        # the k-d tree and the sampler's preparation need only the surfaces: they run in a
+        # thread while the ROIs are read here
+        warm = pool.submit(local.prepare, sampler, surfaces_of(subj), transform)
+        plan = make_plan(
+            subj,
+            transform,
+            roi_list,
+            sampler,
+            threshold=threshold if sampler.fractional else None,
+            allow_overlap=allow_overlap,
+            fail_for_missing_rois=fail_for_missing_rois,
+            overlay_file=overlay_file,
+        )
+        prepared = warm.result()
+    grid = local.run(plan, prepared)  # numpy, one chunk: no dask graph, no dense 5-D block
+    names = list(plan.order)
+    rows = plan.row_order()
+    coverage = {n: float(grid.coverage[r]) for n, r in zip(names, rows, strict=True)}
     # pycortex ignores exclude_empty_rois for its index form, but still warns
     dropped = _coverage_warnings(coverage, sampler.name, exclude_empty_rois and return_dict)
     if not return_dict:
-        return _index_volume(grid), {name: i + 1 for i, name in enumerate(names)}
-    out = _masks_dict(grid, names, split_lr)
+        return _index_volume(grid, rows), {name: i + 1 for i, name in enumerate(names)}
+    out = _masks_dict(grid, names, rows, split_lr)
     if not split_lr and CORTEX in out:  # pycortex adds 'Cortex' after the real ROIs
         out[CORTEX] = out.pop(CORTEX)
     return {k: v for k, v in out.items() if (k[:-2] if split_lr else k) not in dropped}
 
 
-def _masks_dict(grid: GridColumns, names: list[str], split_lr: bool) -> dict[str, np.ndarray]:
+def _masks_dict(
+    grid: GridColumns, names: list[str], rows: list[int], split_lr: bool
+) -> dict[str, np.ndarray]:
     """pycortex's dict: ``(z, y, x)`` bool masks or float64 fractions per ROI (or hemisphere)."""
     flat = grid.flat_index("pycortex")
     zyx = grid.shape[::-1]
     dtype = bool if grid.values.dtype == bool else np.float64
     sides = [("_L", grid.left), ("_R", ~grid.left)] if split_lr else [("", slice(None))]
     out = {}
-    for name, values in zip(names, grid.values, strict=True):
+    for name, row in zip(names, rows, strict=True):
+        values = grid.values[row]
         for suffix, side in sides:
             volume = np.zeros(zyx, dtype=dtype)  # calloc: pages untouched stay free
             volume.ravel()[flat[side]] = values[side]
@@ -119,14 +134,14 @@ def _masks_dict(grid: GridColumns, names: list[str], split_lr: bool) -> dict[str
     return out
 
 
-def _index_volume(grid: GridColumns) -> np.ndarray:
+def _index_volume(grid: GridColumns, rows: list[int]) -> np.ndarray:
     """pycortex's int64 ``(z, y, x)`` index volume: ROI ``i`` is ``-(i+1)`` on the left and
     ``i+1`` on the right; later ROIs win where they overlap."""
     flat = grid.flat_index("pycortex")
     volume = np.zeros(grid.shape[::-1], dtype=np.int64)
     sign = np.where(grid.left, -1, 1)
-    for i, values in enumerate(grid.values):
-        hit = values.astype(bool)
+    for i, row in enumerate(rows):
+        hit = grid.values[row].astype(bool)
         volume.ravel()[flat[hit]] = sign[hit] * (i + 1)
     return volume
 

@@ -20,7 +20,7 @@ import numpy as np
 from lxml import etree
 
 from roixr.errors import OverlayError, OverlayNotFoundError, SVGPathError
-from roixr.io.svgpath import flatten_path, parse_transform
+from roixr.io.svg.path import flatten_path, parse_transform
 
 __all__ = ["Overlays", "Shape", "read_overlays"]
 

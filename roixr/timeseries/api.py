@@ -1,178 +1,50 @@
-"""ROI time series from xarray fMRI data: ``open_nifti``, ``roi_timeseries``, cohorts.
+"""ROI time series from xarray fMRI data: ``roi_timeseries``.
 
-``open_nifti`` wraps a NIfTI file in a lazy ``(x, y, z, time)`` DataArray read by nibabel,
-chunked along time. ``roi_timeseries`` reduces any ``(x, y, z, time)`` DataArray (in any dim
+``roi_timeseries`` reduces any ``(x, y, z, time)`` DataArray (in any dim
 order) to ``(roi, hemisphere, time)`` with ROI masks: the masks become one sparse weight
 matrix over the voxels that are in some ROI (a ``dask.delayed`` built from the masks'
 chunks, so nothing is computed until asked), and one ``blockwise`` task per time chunk of
-the bold series gathers those voxels and reduces them (see :mod:`roixr._timeseries_kernels`).
+the bold series gathers those voxels and reduces them (see :mod:`roixr.timeseries.reduction`).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dask
 import dask.array as da
-import nibabel as nib
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from roixr._timeseries_kernels import (
+import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
+from roixr.convert import INDEX_ATTRS, SPATIAL, check_index_volume, check_masks, from_index_volume
+from roixr.errors import (
+    BoldError,
+    FormError,
+    GridMismatchError,
+    OptionError,
+    UnverifiedGridWarning,
+)
+from roixr.timeseries.bold import open_nifti
+from roixr.timeseries.reduction import (
     STATS,
-    Float32Proxy,
     Stat,
     assemble,
     block_entries,
     grid_shift,
     roi_chunk,
 )
-from roixr.errors import BoldError, FormError, GridMismatchError, OptionError, RoixrError
-from roixr.forms import INDEX_ATTRS, SPATIAL, check_index_volume, check_masks, from_index_volume
 
-__all__ = [
-    "BoldError",
-    "GridMismatchError",
-    "UnverifiedGridWarning",
-    "check_grid",
-    "cohort_timeseries",
-    "open_nifti",
-    "roi_timeseries",
-]
+__all__ = ["BoldLike", "MasksLike", "check_grid", "roi_timeseries"]
 
-TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6, "unknown": 1.0}
 MasksLike = xr.DataArray | xr.Dataset | str | os.PathLike
 BoldLike = xr.DataArray | str | os.PathLike
 
 
-class UnverifiedGridWarning(UserWarning):
-    """The bold series or the masks carry no affine, so only the grid's shape was checked."""
-
-
 # --- reading -----------------------------------------------------------------------------
-
-
-def _nifti_chunks(chunks: Any, shape: tuple[int, ...], dims: tuple[str, ...]):
-    if isinstance(chunks, Mapping):
-        unknown = set(chunks) - set(dims)
-        if unknown:
-            raise OptionError(f"chunks keys must be among {dims}, got {sorted(unknown)}")
-        chunks = tuple(chunks.get(d, "auto" if d == dims[-1] else -1) for d in dims)
-    elif isinstance(chunks, int | str) and not isinstance(chunks, bool):
-        chunks = (-1,) * (len(dims) - 1) + (chunks,)
-    try:
-        return da.core.normalize_chunks(chunks, shape, dtype=np.float32)
-    except (ValueError, TypeError, NotImplementedError) as err:
-        raise OptionError(
-            f"invalid chunks {chunks!r} for an image of shape {shape}: {err}. Use 'auto', an "
-            f"int (volumes per chunk), a dict keyed by {dims}, or a tuple."
-        ) from None
-
-
-def _time_coord(img: Any, n: int, tr: float | None) -> tuple[np.ndarray, float | None]:
-    header = img.header
-    if tr is None:
-        zooms = header.get_zooms()
-        unit = header.get_xyzt_units()[1] if hasattr(header, "get_xyzt_units") else "sec"
-        scale = TIME_UNITS.get(unit, 1.0)
-        tr = float(zooms[3]) * scale if len(zooms) > 3 and zooms[3] > 0 else None
-        offset = float(header["toffset"]) * scale if "toffset" in header.keys() else 0.0
-    else:
-        offset = 0.0
-    if tr is None:
-        warnings.warn(
-            "the image's header gives no repetition time (pixdim[4] is 0); the time "
-            "coordinate is the volume index. Pass tr= (seconds) to open_nifti.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return np.arange(n, dtype=float), None
-    return offset + np.arange(n) * float(tr), float(tr)
-
-
-def open_nifti(
-    path: str | os.PathLike,
-    *,
-    chunks: Any = "auto",
-    tr: float | None = None,
-    name: str = "bold",
-) -> xr.DataArray:
-    """A NIfTI image as a lazy DataArray, read by nibabel chunk by chunk.
-
-    Parameters
-    ----------
-    path : path-like
-        A 3D or 4D image nibabel reads (``.nii``, ``.nii.gz``, ...).
-    chunks : "auto", int, dict or tuple, default "auto"
-        Chunks of the last axis (time; z for a 3D image) when ``"auto"`` (about dask's
-        ``array.chunk-size``, 128 MiB by default) or an int (volumes per chunk); the other
-        axes are whole. A dict keyed by dim name, or a tuple, chunks any axis (dims left out
-        of a dict are whole). Keep gzipped files chunked along time only: every chunk of a
-        ``.nii.gz`` decompresses the file from its start.
-    tr : float, optional
-        The repetition time in seconds; by default the header's (``pixdim[4]``, converted
-        from ms or µs per ``xyzt_units``; unknown units are taken as seconds).
-    name : str, default "bold"
-        The DataArray's name.
-
-    Returns
-    -------
-    xarray.DataArray
-        float32 (nibabel's scaling applied), dims ``(x, y, z, time)`` or ``(x, y, z)``;
-        coords ``x``, ``y``, ``z`` (voxel indices) and ``time`` (seconds from the header's
-        ``toffset``: ``toffset + i * tr``; the volume index if no TR is known, with a
-        warning). Attrs ``affine`` (4×4 nested list), ``tr`` (seconds, or None) and
-        ``source`` (the path).
-
-    Raises
-    ------
-    BoldError
-        If the image is not 3D or 4D.
-
-    Examples
-    --------
-    >>> import tempfile, nibabel as nib, numpy as np
-    >>> path = tempfile.mkdtemp() + "/bold.nii.gz"
-    >>> img = nib.Nifti1Image(np.zeros((4, 5, 6, 10), np.int16), np.eye(4))
-    >>> img.header.set_zooms((2, 2, 2, 1.5))
-    >>> nib.save(img, path)
-    >>> bold = open_nifti(path, chunks=4)
-    >>> bold.dims, bold.dtype.name, bold.chunks[-1], float(bold.time[1])
-    (('x', 'y', 'z', 'time'), 'float32', (4, 4, 2), 1.5)
-    """
-    path = Path(path)
-    img = nib.load(os.fspath(path))
-    shape = tuple(int(n) for n in img.shape)
-    if len(shape) not in (3, 4):
-        raise BoldError(
-            f"open_nifti reads 3D or 4D images; {str(path)!r} has shape {shape}. Squeeze or "
-            "split it with nibabel first."
-        )
-    dims = ("x", "y", "z", "time")[: len(shape)]
-    normalized = _nifti_chunks(chunks, shape, dims)
-    stat = path.stat()
-    token = tokenize(str(path.resolve()), stat.st_mtime_ns, stat.st_size, normalized)
-    data = da.from_array(
-        Float32Proxy(img.dataobj),
-        chunks=normalized,
-        name=f"open-nifti-{token}",
-        lock=False,  # nibabel opens the file per read
-        meta=np.empty((0,) * len(shape), np.float32),
-    )
-    coords: dict[str, Any] = {d: np.arange(n) for d, n in zip(SPATIAL, shape, strict=False)}
-    attrs: dict[str, Any] = {"affine": np.asarray(img.affine, float).tolist(), "source": str(path)}
-    if len(shape) == 4:
-        time, attrs["tr"] = _time_coord(img, shape[3], tr)
-        coords["time"] = ("time", time, {"units": "s" if attrs["tr"] else "volume"})
-    return xr.DataArray(data, dims=dims, coords=coords, attrs=attrs, name=name)
-
-
-# --- inputs and grid checks ----------------------------------------------------------------
 
 
 def _as_masks(masks: MasksLike) -> xr.DataArray:
@@ -274,7 +146,7 @@ def check_grid(bold: xr.DataArray, masks: xr.DataArray, *, tol: float = 0.01) ->
 
 
 def _weights(masks: xr.DataArray) -> Any:
-    """A ``dask.delayed`` of the masks' :class:`~roixr._timeseries_kernels.Weights`."""
+    """A ``dask.delayed`` of the masks' :class:`~roixr.timeseries.reduction.Weights`."""
     data = masks.data
     if not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data), chunks=-1)
@@ -418,121 +290,3 @@ def roi_timeseries(
         name="roi_timeseries",
     )
     return result.isel({time_dim: 0}, drop=True) if one_volume else result
-
-
-# --- cohorts -------------------------------------------------------------------------------
-
-
-def _cohort_masks(masks: Any) -> dict[str, Any]:
-    if isinstance(masks, str | os.PathLike):
-        from roixr.cohort import open_cohort
-
-        masks = open_cohort(masks)
-    if isinstance(masks, xr.DataTree):
-        return {node.name: node.to_dataset() for node in masks.children.values()}
-    if isinstance(masks, Mapping):
-        return dict(masks)
-    raise OptionError(
-        "masks must be a cohort DataTree (roixr.cohort_masks / open_cohort), a cohort store "
-        f"path, or a mapping {{subject: masks}}; got {type(masks).__name__}."
-    )
-
-
-def _check_stackable(results: dict[str, xr.DataArray], time_dim: str) -> None:
-    def axis(r: xr.DataArray) -> tuple:
-        return r.sizes.get(time_dim), r[time_dim].values.tolist() if time_dim in r.coords else None
-
-    (first, a), *rest = ((name, axis(r)) for name, r in results.items())
-    for name, b in rest:
-        if a != b:
-            raise OptionError(
-                f"cannot stack along 'subject': the time axes of {first!r} and {name!r} "
-                "differ (length or TR). Use stack=False for a DataTree, or select a common "
-                "time range first."
-            )
-
-
-def _stack(results: dict[str, xr.DataArray]) -> xr.DataArray:
-    parts = []
-    for name, r in results.items():
-        r = r.expand_dims(subject=[name])
-        if "coverage" in r.coords:
-            r = r.assign_coords(coverage=r["coverage"].expand_dims(subject=[name]))
-        parts.append(r)
-    return xr.concat(parts, dim="subject", join="outer", coords="minimal", compat="override",
-                     combine_attrs="drop_conflicts")  # fmt: skip
-
-
-def cohort_timeseries(
-    masks: xr.DataTree | Mapping[str, MasksLike] | str | os.PathLike,
-    bolds: Mapping[str, BoldLike],
-    *,
-    client: Any = None,
-    stack: bool = False,
-    compute: bool = True,
-    chunks: Any = "auto",
-    **options: Any,
-) -> xr.DataTree | xr.DataArray:
-    """ROI time series of a cohort: each subject's bold series with that subject's masks.
-
-    Parameters
-    ----------
-    masks : xarray.DataTree, mapping or path-like
-        A cohort DataTree (:func:`roixr.cohort_masks`, :func:`roixr.open_cohort`), a cohort
-        store path, or ``{subject: masks}`` (anything :func:`roi_timeseries` takes).
-    bolds : mapping
-        ``{subject: bold}``: a NIfTI path (opened with ``chunks``) or a DataArray. Only
-        these subjects are computed; each needs masks.
-    client : distributed.Client, optional
-        Compute on this cluster. By default the active dask scheduler computes (a
-        ``distributed.Client`` made earlier is used automatically).
-    stack : bool, default False
-        Return one DataArray stacked along a new ``subject`` dim (ROIs outer-joined, NaN
-        where a subject lacks one; ``coverage`` becomes ``(subject, roi)``; attrs that
-        differ between subjects are dropped). The time axes must agree.
-    compute : bool, default True
-        False returns the lazy result.
-    chunks : default "auto"
-        ``chunks`` of :func:`open_nifti` for paths.
-    **options
-        Passed to :func:`roi_timeseries` (``stat``, ``time_dim``, ``tol``).
-
-    Returns
-    -------
-    xarray.DataTree or xarray.DataArray
-        A tree with node ``/<subject>`` holding ``roi_timeseries``; with ``stack``, a
-        ``(subject, roi, hemisphere, time)`` DataArray.
-
-    Raises
-    ------
-    OptionError
-        A subject with a bold series has no masks, or ``stack`` with time axes that differ.
-    GridMismatchError
-        A subject's series is not on its masks' grid (the message names the subject).
-    """
-    subject_masks = _cohort_masks(masks)
-    missing = [name for name in bolds if name not in subject_masks]
-    if missing:
-        raise OptionError(
-            f"no masks for the subject(s) {missing}; the masks hold {sorted(subject_masks)}."
-        )
-    results = {}
-    for name, bold in bolds.items():
-        if isinstance(bold, str | os.PathLike):
-            bold = open_nifti(bold, chunks=chunks)
-        try:
-            results[name] = roi_timeseries(bold, subject_masks[name], **options)
-        except RoixrError as err:
-            raise type(err)(f"subject {name!r}: {err}") from err
-    if stack:  # before computing
-        _check_stackable(results, options.get("time_dim", "time"))
-    if compute:
-        arrays = list(results.values())
-        if client is not None:
-            arrays = client.gather(client.compute(arrays))
-        else:
-            arrays = dask.compute(*arrays)
-        results = dict(zip(results, arrays, strict=True))
-    if stack:
-        return _stack(results)
-    return xr.DataTree.from_dict({f"/{k}": v.to_dataset() for k, v in results.items()})

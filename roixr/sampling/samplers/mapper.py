@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from roixr.kernels.geometry import Chunk, SamplerResult, SurfaceGeometry
+from roixr.rois.table import RoiTable
+from roixr.sampling.chunk import Chunk, SamplerResult
+from roixr.sampling.registry import register_sampler, vertex_parts
+from roixr.sampling.surfaces import Surfaces
 
 __all__ = [
     "Pairs",
@@ -26,6 +29,7 @@ __all__ = [
     "pair_lines",
     "pair_vertices",
     "sort_pairs",
+    "vertex_parts",
     "vertex_points",
 ]
 
@@ -44,21 +48,22 @@ class Pairs:
         int64 vertex index per pair.
     voxel : ndarray
         int64 flat voxel index per pair (C order over the whole grid).
-    count : ndarray
-        int32 number of the vertex's points in the voxel.
+    weight : ndarray
+        float64 weight of the vertex in the voxel (its number of points, or a volume).
     offsets : ndarray
         ``offsets[b]:offsets[b+1]`` are the pairs of block ``b`` (C order over blocks).
     """
 
     vertex: np.ndarray
     voxel: np.ndarray
-    count: np.ndarray
+    weight: np.ndarray
     offsets: np.ndarray
 
     def block(self, b: int) -> Pairs:
         """The pairs of one block."""
         s = slice(int(self.offsets[b]), int(self.offsets[b + 1]))
-        return Pairs(self.vertex[s], self.voxel[s], self.count[s], np.array([0, s.stop - s.start]))
+        n = np.array([0, s.stop - s.start])
+        return Pairs(self.vertex[s], self.voxel[s], self.weight[s], n)
 
     @staticmethod
     def concat(parts: list[Pairs]) -> Pairs:
@@ -66,7 +71,7 @@ class Pairs:
         return Pairs(
             np.concatenate([p.vertex for p in parts]),
             np.concatenate([p.voxel for p in parts]),
-            np.concatenate([p.count for p in parts]),
+            np.concatenate([p.weight for p in parts]),
             np.array([0, sum(len(p.vertex) for p in parts)]),
         )
 
@@ -76,15 +81,15 @@ def _to_voxels(coord: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return np.dot(coord, np.hstack([pts, np.ones((len(pts), 1))]).T)[:3].T
 
 
-def vertex_points(geometry: SurfaceGeometry, coord: np.ndarray, part: slice = slice(None)):
+def vertex_points(surfaces: Surfaces, coord: np.ndarray, part: slice = slice(None)):
     """The conservative sampler's points: fiducial vertices of the flatmap mesh, one each."""
-    verts = np.arange(geometry.n_vertices)[part]
-    verts = verts[geometry.flat_mesh[verts]]
-    yield verts, _to_voxels(coord, geometry.fiducial[verts])[:, None, :]
+    verts = np.arange(surfaces.n_vertices)[part]
+    verts = verts[surfaces.flat_mesh[verts]]
+    yield verts, _to_voxels(coord, surfaces.fiducial[verts])[:, None, :]
 
 
 def line_points(
-    geometry: SurfaceGeometry,
+    surfaces: Surfaces,
     coord: np.ndarray,
     part: slice = slice(None),
     npts: int = LINE_POINTS,
@@ -93,11 +98,11 @@ def line_points(
 
     Yields ``(vertices, points)`` batches with points ``(len(vertices), npts, 3)``.
     """
-    lo, hi, _ = part.indices(geometry.n_vertices)
+    lo, hi, _ = part.indices(surfaces.n_vertices)
     for start in range(lo, hi, _BATCH):
         verts = np.arange(start, min(start + _BATCH, hi))
-        white = _to_voxels(coord, geometry.white[verts])
-        pial = _to_voxels(coord, geometry.pial[verts])
+        white = _to_voxels(coord, surfaces.white[verts])
+        pial = _to_voxels(coord, surfaces.pial[verts])
         yield verts, _line_samples(white, pial, npts)
 
 
@@ -114,7 +119,7 @@ def _line_samples(white: np.ndarray, pial: np.ndarray, npts: int = LINE_POINTS) 
     return white[:, None, :] * ts[None, :, None] + pial[:, None, :] * ts1[None, :, None]
 
 
-def _pairs_of_batch(verts, pts, shape, edge):
+def _pairs_of_batch(verts, pts, shape):
     """Unique (vertex, voxel) keys of one batch and how many points each holds.
 
     Along one vertex's points the voxel index is monotone on every axis (rounding is
@@ -123,11 +128,7 @@ def _pairs_of_batch(verts, pts, shape, edge):
     """
     shp = np.asarray(shape, dtype=float)
     rounded = np.round(pts)
-    if edge == "pycortex":
-        valid = np.all((pts > -0.5) & (pts < shp + 0.5), axis=-1)
-        rounded = np.clip(rounded, 0, shp - 1)
-    else:
-        valid = np.all((rounded >= 0) & (rounded <= shp - 1), axis=-1)
+    valid = np.all((rounded >= 0) & (rounded <= shp - 1), axis=-1)
     lin = (rounded[..., 0] * shape[1] + rounded[..., 1]) * shape[2] + rounded[..., 2]
     key = np.where(valid, verts[:, None] * float(np.prod(shape)) + lin, -1.0).astype(np.int64)
     start = np.ones(key.shape, dtype=bool)
@@ -139,9 +140,7 @@ def _pairs_of_batch(verts, pts, shape, edge):
     return keys[keep], counts[keep]
 
 
-def pair_vertices(
-    batches, shape: tuple[int, int, int], bounds: tuple[np.ndarray, ...], edge: str = "exact"
-) -> Pairs:
+def pair_vertices(batches, shape: tuple[int, int, int], bounds: tuple[np.ndarray, ...]) -> Pairs:
     """Round points to voxels, count them per (vertex, voxel), and sort the pairs by block.
 
     Parameters
@@ -152,12 +151,11 @@ def pair_vertices(
         The grid's shape.
     bounds : tuple of ndarray
         Per axis, the block boundaries ``[0, c0, c0 + c1, ..., n]``.
-    edge : {"exact", "pycortex"}
-        ``"exact"`` keeps points that round into the grid. ``"pycortex"`` repeats pycortex's
-        ``samplers.nearest``: points up to half a voxel beyond the last voxel are clipped into
-        it.
+
+    Points that round to a voxel outside the grid are dropped (pycortex clips points up to
+    half a voxel beyond the grid into it; see docs/deviations.md).
     """
-    parts = [_pairs_of_batch(v, p, shape, edge) for v, p in batches]
+    parts = [_pairs_of_batch(v, p, shape) for v, p in batches]
     keys = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
     counts = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     return sort_pairs(keys, counts, shape, bounds)
@@ -171,22 +169,21 @@ def sort_pairs(
     vertex, lin = np.divmod(keys, nvox)
     nblocks = tuple(len(b) - 1 for b in bounds)
     if nblocks == (1, 1, 1):  # one block (the drop-in): nothing to sort
-        return Pairs(vertex, lin, counts.astype(np.int32), np.array([0, len(keys)]))
+        return Pairs(vertex, lin, counts.astype(np.float64), np.array([0, len(keys)]))
     ijk = np.unravel_index(lin, shape)
     block_idx = [np.searchsorted(b[1:], ijk[a], side="right") for a, b in enumerate(bounds)]
     block = np.ravel_multi_index(block_idx, nblocks) if len(keys) else np.empty(0, np.int64)
     order = np.argsort(block, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=int(np.prod(nblocks))))])
-    return Pairs(vertex[order], lin[order], counts[order].astype(np.int32), offsets)
+    return Pairs(vertex[order], lin[order], counts[order].astype(np.float64), offsets)
 
 
 def pair_lines(
-    geometry: SurfaceGeometry,
+    surfaces: Surfaces,
     coord: np.ndarray,
     shape: tuple[int, int, int],
     bounds: tuple[np.ndarray, ...],
     part: slice = slice(None),
-    edge: str = "exact",
 ) -> Pairs:
     """The liberal sampler's pairs, as ``pair_vertices(line_points(...))`` gives them, but
     from where each white→pial segment crosses voxel boundaries instead of from its points.
@@ -197,20 +194,18 @@ def pair_lines(
     beside it, computed bit for bit as :func:`line_points` computes them; a vertex with a
     point within 1e-7 voxel of a boundary, or with many crossings, is counted point by point.
     """
-    if edge != "exact":
-        return pair_vertices(line_points(geometry, coord, part), shape, bounds, edge=edge)
-    lo, hi, _ = part.indices(geometry.n_vertices)
+    lo, hi, _ = part.indices(surfaces.n_vertices)
     keys, counts, parts = [], [], []
     for start in range(lo, hi, _RUN_BATCH):
         verts = np.arange(start, min(start + _RUN_BATCH, hi))
-        white = _to_voxels(coord, geometry.white[verts])
-        pial = _to_voxels(coord, geometry.pial[verts])
+        white = _to_voxels(coord, surfaces.white[verts])
+        pial = _to_voxels(coord, surfaces.pial[verts])
         k, c, hard = _line_runs(verts, white, pial, shape)
         keys.append(k)
         counts.append(c)
         if hard.any():  # the few undecided vertices: point by point
             samples = _line_samples(white[hard], pial[hard])
-            parts.append(_pairs_of_batch(verts[hard], samples, shape, edge))
+            parts.append(_pairs_of_batch(verts[hard], samples, shape))
     keys += [p[0] for p in parts]
     counts += [p[1] for p in parts]
     return sort_pairs(np.concatenate(keys), np.concatenate(counts), shape, bounds)
@@ -275,33 +270,28 @@ def _line_runs(verts, white, pial, shape, npts=LINE_POINTS):
     return verts[run_row[keep]] * int(np.prod(shape)) + lin[keep], count[keep], hard
 
 
-def mapper_sampler(geometry: SurfaceGeometry, chunk: Chunk, pairs: Pairs) -> SamplerResult:
-    """Fractions of each voxel's points that belong to each ROI, for one chunk.
+def mapper_sampler(
+    surfaces: Surfaces, table: RoiTable, chunk: Chunk, pairs: Pairs, workers: int = 1
+) -> SamplerResult:
+    """Fractions of each voxel's points (or weight) that belong to each ROI, for one chunk.
 
     ``pairs`` holds only this chunk's vertex → voxel pairs.
     """
     if len(pairs.vertex) == 0:
         empty = np.empty(0, np.int64)
-        return SamplerResult(empty, np.zeros((geometry.n_rois, 0)), empty)
-    if chunk.chunk_shape == tuple(chunk.shape):  # the whole grid
-        local = pairs.voxel
-    else:
-        _, cy, cz = chunk.chunk_shape
-        i, j, k = np.unravel_index(pairs.voxel, chunk.shape)
-        x0, y0, z0 = chunk.start
-        local = ((i - x0) * cy + (j - y0)) * cz + (k - z0)
-    voxels, column = _compact(local, chunk.size)
-    total = np.bincount(column, weights=pairs.count, minlength=len(voxels))
-    hit = np.zeros(geometry.n_vertices, dtype=bool)
+        return SamplerResult(empty, np.zeros((len(table.names), 0)), empty)
+    voxels, column = _compact(chunk.local_index(pairs.voxel), chunk.size)
+    total = np.bincount(column, weights=pairs.weight, minlength=len(voxels))
+    hit = np.zeros(surfaces.n_vertices, dtype=bool)
     hit[pairs.vertex] = True
     verts = np.flatnonzero(hit)
-    shape = (geometry.n_vertices, len(voxels))
-    weights = sp.csr_array((pairs.count.astype(float), (pairs.vertex, column)), shape=shape)
-    values = (geometry.members.astype(float) @ weights).toarray()  # exact point counts
+    shape = (surfaces.n_vertices, len(voxels))
+    weights = sp.csr_array((pairs.weight, (pairs.vertex, column)), shape=shape)
+    values = (table.members.astype(float) @ weights).toarray()  # exact point counts
     values /= total  # one rounding: a voxel wholly in an ROI is exactly 1 (no empty voxel)
     # a point rounds into its voxel and lies at most half the thickness from its vertex's
     # fiducial position (the white–pial midpoint), so a fiducial vertex is within reach
-    reach = chunk.half_diagonal + float(geometry.thickness[verts].max()) / 2
+    reach = chunk.half_diagonal + float(surfaces.thickness[verts].max()) / 2
     return SamplerResult(voxels, values, verts, reach=reach)
 
 
@@ -316,3 +306,27 @@ def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     rank = np.zeros(size, dtype=np.int32 if len(unique) < 2**31 else np.int64)
     rank[unique] = np.arange(len(unique), dtype=rank.dtype)
     return unique, rank[index].astype(np.int64)
+
+
+def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
+    return mapper_sampler(surfaces, table, chunk, prepared, workers)
+
+
+def _prepare_vertices(surfaces, coord, shape, bounds, part=slice(None)) -> Pairs:
+    return pair_vertices(vertex_points(surfaces, coord, part), shape, bounds)
+
+
+def _share(parts: list[Pairs], b: int) -> Pairs:
+    return Pairs.concat([p.block(b) for p in parts])
+
+
+register_sampler(
+    "cortical-conservative",
+    sample=_sample,
+    fractional=True,
+    prepare=_prepare_vertices,
+    share=_share,
+)
+register_sampler(
+    "cortical-liberal", sample=_sample, fractional=True, prepare=pair_lines, share=_share
+)

@@ -19,6 +19,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr.errors import FormError, OverlapError
 
 __all__ = ["from_dict", "from_index_volume", "to_dict", "to_index_volume"]
