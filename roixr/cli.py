@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from roixr._version import __version__
 from roixr.errors import IncompleteStoreError, OutputExistsError, RoixrError, StoreExistsError
@@ -81,7 +82,7 @@ def _write(masks, store: Path, nifti: str | None, overwrite: bool, quiet: bool) 
 
     from roixr.store import to_zarr
 
-    mode = "w" if overwrite else "w-"
+    mode: Literal["w", "w-"] = "w" if overwrite else "w-"
     pending = to_zarr(masks, store, mode=mode, compute=False)
     if quiet:
         pending.compute()

@@ -225,7 +225,7 @@ def _cohort_masks(masks: Any) -> dict[str, Any]:
     if isinstance(masks, str | os.PathLike):
         masks = open_cohort(masks)
     if isinstance(masks, xr.DataTree):
-        return {node.name: node.to_dataset() for node in masks.children.values()}
+        return {str(name): node.to_dataset() for name, node in masks.children.items()}
     if isinstance(masks, Mapping):
         return dict(masks)
     raise OptionError(

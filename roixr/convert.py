@@ -472,7 +472,7 @@ def _labels_from_attrs(attrs: Mapping[str, Any]) -> dict[str, int] | None:
             f"flag_values ({len(values)}) and flag_meanings ({len(meanings)}) differ in length; "
             "pass labels={name: index} instead."
         )
-    out = {}
+    out: dict[str, int] = {}
     for v, m in sorted(
         zip(values, meanings, strict=True), key=lambda vm: (abs(int(vm[0])), -int(vm[0]))
     ):

@@ -18,6 +18,7 @@ import dask
 import nibabel as nib
 import numpy as np
 import xarray as xr
+from nibabel.spatialimages import SpatialImage
 
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr.convert import (
@@ -30,6 +31,7 @@ from roixr.convert import (
     roi_names,
 )
 from roixr.errors import FormError, OutputExistsError
+from roixr.io.images import load_volume
 
 __all__ = ["from_nifti", "to_nifti"]
 
@@ -192,8 +194,8 @@ def _exists(path: Path) -> OutputExistsError:
     )
 
 
-def _read_meta(img: nib.Nifti1Image) -> dict[str, Any] | None:
-    for ext in img.header.extensions:
+def _read_meta(img: SpatialImage) -> dict[str, Any] | None:
+    for ext in getattr(img.header, "extensions", ()):
         if ext.get_code() != EXTENSION_CODE:
             continue
         try:
@@ -226,7 +228,7 @@ def from_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
         not written by roixr reads as an unlabelled index volume with ``attrs["affine"]``;
         give :func:`~roixr.convert.from_index_volume` its labels.
     """
-    img = nib.load(os.fspath(path))
+    img = load_volume(path)
     meta = _read_meta(img)
     data = np.asanyarray(img.dataobj)
     if meta is None:

@@ -33,7 +33,9 @@ VARIABLES = ("roi_masks", "roi_index")
 
 
 def _compressors() -> list:
-    return [zarr.codecs.ZstdCodec(level=3)]
+    from zarr.codecs import ZstdCodec
+
+    return [ZstdCodec(level=3)]
 
 
 def _check_kind(obj: xr.DataArray) -> str:

@@ -66,3 +66,14 @@ def s1_clean(tmp_path_factory) -> Path:
 def synth_dir(tmp_path_factory) -> Path:
     """The synthetic subject, built once per session (tests must not modify it)."""
     return roixr.datasets.synthetic_subject(tmp_path_factory.mktemp("store") / "synth")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real ``distributed`` cluster with two single-threaded worker processes (as clusters
+    run: two in-process workers writing one zarr store at once hung once here)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
+        yield c

@@ -36,13 +36,6 @@ def cohort(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
-        yield c
-
-
 def serial(subject, xfm, **options):
     return roixr.roi_masks(subject, xfm, **options).compute(scheduler="sync")
 

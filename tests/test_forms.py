@@ -6,12 +6,12 @@ import os
 import re
 from pathlib import Path
 
-import dask
 import dask.array as da
 import nibabel as nib
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import AFFINE, ATTRS, SHAPE, make_masks, raise_if_dask_computes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,49 +27,7 @@ from roixr.convert import (
 from roixr.errors import FormError, OutputExistsError, OverlapError, RoixrError
 from roixr.nifti import from_nifti, to_nifti
 
-SHAPE = (6, 5, 4)
-AFFINE = [[-2.0, 0.0, 0.0, 30.5], [0.0, 2.5, 0.0, -40.0], [0.0, 0.0, 3.0, 12.25], [0, 0, 0, 1]]
-ATTRS = {
-    "subject": "synth",
-    "xfm": "identity",
-    "sampler": "cortical",
-    "threshold": None,
-    "allow_overlap": False,
-    "affine": AFFINE,
-    "xfm_coord": np.eye(4).tolist(),
-    "roixr_version": "0.0.test",
-}
-
-
 # --- builders ----------------------------------------------------------------------------------
-
-
-def make_masks(
-    shape=SHAPE, n_roi=3, dtype=bool, chunks=None, seed=0, overlap=False, names=None
-) -> xr.DataArray:
-    """Masks with a random left/right voxel split; ROIs disjoint unless ``overlap``."""
-    rng = np.random.default_rng(seed)
-    names = names or [f"V{i}" for i in range(1, n_roi + 1)]
-    is_left = rng.random(shape) < 0.5
-    if overlap:
-        member = rng.random((n_roi, *shape)) < 0.4
-    else:
-        label = rng.integers(0, n_roi + 1, shape)
-        member = label == np.arange(1, n_roi + 1).reshape(-1, 1, 1, 1)
-    values = member
-    if dtype is not bool:
-        values = (member * rng.uniform(0.05, 1.0, member.shape)).astype(np.float32)
-    data = np.stack([values * is_left, values * ~is_left], axis=1)
-    if chunks is not None:
-        data = da.from_array(data, chunks=(-1, -1, *chunks))
-    coverage = rng.uniform(0, 100, n_roi)
-    coords = {
-        "roi": names,
-        "hemisphere": ["L", "R"],
-        **{d: np.arange(n) for d, n in zip("xyz", shape, strict=True)},
-        "coverage": ("roi", coverage),
-    }
-    return xr.DataArray(data, dims=MASK_DIMS, coords=coords, name="roi_masks", attrs=dict(ATTRS))
 
 
 def expected_dict(masks, split_lr=False, layout="xyz"):
@@ -104,12 +62,8 @@ def assert_same(actual: xr.DataArray, expected: xr.DataArray) -> None:
         assert actual[k].dtype.kind == expected[k].dtype.kind, k
 
 
-def raising_scheduler(dsk, keys, **kwargs):
-    raise AssertionError("computed")
-
-
 def no_compute():
-    return dask.config.set(scheduler=raising_scheduler)
+    return raise_if_dask_computes()
 
 
 chunkings = st.tuples(*(st.integers(1, n) for n in SHAPE))
@@ -147,16 +101,10 @@ def test_to_dict_split_order():
 
 
 def test_to_dict_computes_once():
-    calls = []
-
-    def counting(dsk, keys, **kwargs):
-        calls.append(keys)
-        return dask.get(dsk, keys, **kwargs)
-
     masks = make_masks(n_roi=5, chunks=(2, 2, 2))
-    with dask.config.set(scheduler=counting):
+    with raise_if_dask_computes(max_computes=1) as counter:
         to_dict(masks, split_lr=True)
-    assert len(calls) == 1
+    assert counter.total_computes == 1
 
 
 def test_to_dict_copies_numpy_input():
@@ -371,7 +319,7 @@ def test_to_index_volume_is_lazy():
         back = from_index_volume(volume)
         masks.roixr.to_index_volume()
     assert isinstance(volume.data, da.Array) and isinstance(back.data, da.Array)
-    with no_compute(), pytest.raises(AssertionError, match="computed"):
+    with no_compute(), pytest.raises(RuntimeError, match="Too many dask computations"):
         volume.compute()  # the guard works
     assert "coverage" not in volume.attrs  # left out rather than computed
     assert np.isnan(back.coverage.values).all()

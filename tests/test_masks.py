@@ -10,6 +10,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import raise_if_dask_computes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import chunkings
@@ -22,10 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 SAMPLERS = ["cortical", "thick", "thin", 2.5, "cortical-conservative", "cortical-liberal"]
 
 
-def raising_scheduler(dsk, keys, **kwargs):
-    raise AssertionError("dask computed while building masks")
-
-
 @pytest.fixture(scope="module")
 def subject(synth_dir):
     return roixr.Subject(synth_dir)
@@ -34,7 +31,7 @@ def subject(synth_dir):
 @pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("xfm", ["fullhead", "oblique"])
 def test_contract(subject, sampler, xfm):
-    with dask.config.set(scheduler=raising_scheduler):
+    with raise_if_dask_computes():
         masks = roixr.roi_masks(subject, xfm, sampler=sampler)
     fractional = sampler in ("cortical-conservative", "cortical-liberal")
     assert masks.name == "roi_masks"
@@ -137,7 +134,7 @@ def test_building_is_lazy_and_small_for_a_huge_grid(synth_dir, tmp_path):
     # parser alone allocates a 35 MB buffer); what follows is the build itself
     tracemalloc.start()
     start = time.perf_counter()
-    with dask.config.set(scheduler=raising_scheduler):
+    with raise_if_dask_computes():
         for sampler in ("cortical", "cortical-liberal"):
             masks = roixr.roi_masks(subj, "fullhead", sampler=sampler)
     elapsed = time.perf_counter() - start

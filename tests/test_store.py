@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
+from helpers import raise_if_dask_computes
 
 import roixr
 from roixr.errors import (
@@ -24,10 +25,6 @@ pytestmark = [
 ]
 
 
-def raising_scheduler(dsk, keys, **kwargs):
-    raise AssertionError("computed")
-
-
 @pytest.mark.parametrize(
     ("sampler", "threshold", "chunks"),
     [
@@ -40,7 +37,7 @@ def test_round_trip(synth_dir, tmp_path, sampler, threshold, chunks):
     masks = roixr.roi_masks(synth_dir, "oblique", sampler=sampler, threshold=threshold,
                             chunks=chunks)  # fmt: skip
     masks.roixr.to_zarr(tmp_path / "m.zarr")
-    with dask.config.set(scheduler=raising_scheduler):
+    with raise_if_dask_computes():
         back = roixr.open_roi_masks(tmp_path / "m.zarr")  # lazy
     assert isinstance(back.data, dask.array.Array)
     xr.testing.assert_identical(back.compute(), masks.compute())

@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import raise_if_dask_computes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import chunk_sizes
@@ -36,10 +37,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
 STATS = ["mean", "median", "sum", "std", "count"]
 DIMS = ("x", "y", "z", "time")
-
-
-def raising_scheduler(dsk, keys, **kwargs):
-    raise AssertionError("dask computed while building the time series")
 
 
 # --- fixtures and builders ---------------------------------------------------------------------
@@ -171,7 +168,7 @@ def test_open_nifti_contract(tmp_path, ext):
     img.header.set_xyzt_units("mm", "msec")
     path = tmp_path / f"bold{ext}"
     nib.save(img, path)
-    with dask.config.set(scheduler=raising_scheduler):
+    with raise_if_dask_computes():
         bold = open_nifti(path, chunks=8)
     assert bold.dims == DIMS and bold.dtype == np.float32 and bold.name == "bold"
     assert bold.chunks == ((6,), (5,), (4,), (8, 8, 8, 6))
@@ -350,7 +347,7 @@ def test_other_time_dim_name(bool_masks):
 def test_lazy_build_computes_nothing(tmp_path, subject):
     t = subject.transform("fullhead")
     path = write_nifti(tmp_path / "b.nii.gz", series(t.shape, 20, t.affine).values, t.affine)
-    with dask.config.set(scheduler=raising_scheduler):
+    with raise_if_dask_computes():
         masks = roixr.roi_masks(subject, "fullhead")  # lazy masks too
         ts = roi_timeseries(open_nifti(path, chunks=5), masks, "std")
         assert isinstance(ts.data, da.Array) and isinstance(ts.coverage.data, da.Array)
@@ -485,17 +482,6 @@ def cohort(subject, tmp_path_factory):
         data = series(t.shape, 12, t.affine, seed=i).values
         bolds[name] = write_nifti(root / f"{name}.nii.gz", data, t.affine)
     return subjects, bolds
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    # worker processes, as clusters run: two in-process workers writing one zarr store at
-    # once hung once here (every thread parked in zarr's file writes)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as c:  # fmt: skip
-        yield c
 
 
 def test_cohort_tree_and_stack_on_a_cluster(cohort, client):

@@ -330,11 +330,11 @@ class SyntheticGeometry:
 
     def white(self, hemi: Hemi) -> np.ndarray:
         """Return the white surface: the fiducial moved down by half the thickness."""
-        return self.fiducial(hemi) - [0.0, 0.0, 1.0] * self.thickness(hemi)[:, None] / 2
+        return self.fiducial(hemi) - np.array([0.0, 0.0, 1.0]) * self.thickness(hemi)[:, None] / 2
 
     def pial(self, hemi: Hemi) -> np.ndarray:
         """Return the pial surface: the fiducial moved up by half the thickness."""
-        return self.fiducial(hemi) + [0.0, 0.0, 1.0] * self.thickness(hemi)[:, None] / 2
+        return self.fiducial(hemi) + np.array([0.0, 0.0, 1.0]) * self.thickness(hemi)[:, None] / 2
 
     def inflated(self, hemi: Hemi) -> np.ndarray:
         """Return the inflated surface: the fiducial scaled by ``inflation``."""

@@ -197,13 +197,13 @@ class Subject:
             good[:] = True
         else:
             for hemi, part in self.hemisphere_slices.items():
-                good[part][self.surface("flat", hemi).polys.ravel()] = True  # type: ignore[arg-type]
+                good[part][self.surface("flat", hemi).polys.ravel()] = True
         with self._lock:
             return self._derived.setdefault("flat_mesh", good)
 
     # -- derived geometry, shared by the layers above -----------------------------------
     @cached_property
-    def hemisphere_slices(self) -> dict[str, slice]:
+    def hemisphere_slices(self) -> dict[Hemi, slice]:
         """Where each hemisphere's vertices sit in the merged (lh then rh) numbering."""
         n_lh = self.n_vertices("lh")
         return {"lh": slice(0, n_lh), "rh": slice(n_lh, n_lh + self.n_vertices("rh"))}
@@ -220,12 +220,14 @@ class Subject:
     def merged_points(self, kind: str) -> np.ndarray:
         """Vertex coordinates of both hemispheres, right after left (the triangles of
         :meth:`merged` are not built)."""
-        key = (kind, "points")
-        if key not in self._surfaces:
-            points = np.concatenate([self.surface(kind, h).points for h in HEMISPHERES])
-            with self._lock:
-                self._surfaces.setdefault(key, points)
-        return self._surfaces[key]
+        key = f"points-{kind}"
+        with self._lock:
+            cached = self._derived.get(key)
+        if cached is not None:
+            return cached
+        points = np.concatenate([self.surface(kind, h).points for h in HEMISPHERES])
+        with self._lock:
+            return self._derived.setdefault(key, points)
 
     def _merge(self, kind: str) -> Surface:
         lh, rh = self.surface(kind, "lh"), self.surface(kind, "rh")

@@ -6,6 +6,7 @@ import base64
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import nibabel as nib
 import numpy as np
@@ -69,6 +70,8 @@ def read_surface(path: Path) -> Surface:
         arrays = _fast_gifti(path)
         if arrays is None:  # an encoding the fast path does not handle: let nibabel read it
             gii = nib.load(str(path))
+            if not isinstance(gii, nib.gifti.GiftiImage):
+                raise TypeError(f"a {type(gii).__name__}, not a GIfTI file")
             arrays = {
                 intent: gii.get_arrays_from_intent(intent)[0].data
                 for intent in ("pointset", "triangle")
@@ -122,7 +125,9 @@ def _fast_gifti(path: Path) -> dict[str, np.ndarray] | None:
         if encoding == "GZipBase64Binary":
             raw = zlib.decompress(raw)
         dims = [int(darray.get(f"Dim{i}")) for i in range(int(darray.get("Dimensionality")))]
-        order = "F" if darray.get("ArrayIndexingOrder") == "ColumnMajorOrder" else "C"
+        order: Literal["F", "C"] = (
+            "F" if darray.get("ArrayIndexingOrder") == "ColumnMajorOrder" else "C"
+        )
         data = np.frombuffer(raw, dtype=endian + dtype).reshape(dims, order=order)
         out[intent] = data.astype(data.dtype.newbyteorder("="), copy=False)
     return out if len(out) == 2 else None

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from roixr.errors import SubjectFileNotFoundError, TransformError
+from roixr.io.images import load_volume
 
 __all__ = ["Transform", "identity_transform", "read_transform"]
 
@@ -49,9 +49,9 @@ def _reference_header(path: Path, what: str) -> tuple[tuple[int, int, int], np.n
             "(pycortex's cortex.db.save_xfm does this)."
         )
     try:
-        img = nib.load(str(path))  # reads the header only
+        img = load_volume(path)  # reads the header only
         shape = tuple(int(s) for s in img.shape[:3])
-        affine = np.asarray(img.affine, dtype=float)
+        affine = np.asarray(img.affine, dtype=np.float64)
     except Exception as err:
         raise TransformError(
             f"cannot read {what} {path} as a NIfTI image ({type(err).__name__}: {err}). "
@@ -59,7 +59,7 @@ def _reference_header(path: Path, what: str) -> tuple[tuple[int, int, int], np.n
         ) from None
     if len(shape) != 3 or min(shape) < 1:
         raise TransformError(f"{what} {path} has shape {img.shape}; expected a 3D or 4D image")
-    return shape, affine  # type: ignore[return-value]
+    return (shape[0], shape[1], shape[2]), affine
 
 
 def _matrix(value: object, key: str, path: Path) -> np.ndarray:

@@ -22,15 +22,13 @@ __all__ = ["RoiSource", "SourceLike", "as_source"]
 
 @runtime_checkable
 class RoiSource(Protocol):
-    """What an ROI source implements.
+    """What an ROI source implements: ``description``, ``names(subject)`` and
+    ``table(subject, names)``."""
 
-    Attributes
-    ----------
-    description : str
-        What the ROIs were read from (a file, a kind of source), for messages and attrs.
-    """
-
-    description: str
+    @property
+    def description(self) -> str:
+        """What the ROIs were read from (a file, a kind of source), for messages and attrs."""
+        ...
 
     def names(self, subject: Subject) -> list[str]:
         """The ROI names this source holds for ``subject``, in its own order."""

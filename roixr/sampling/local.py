@@ -68,14 +68,15 @@ def prepare(sampler: Sampler, surfaces: Surfaces, transform: Transform) -> Any:
     It may run in a thread while the ROIs are read (the drop-in does so).
     """
     surfaces.tree  # noqa: B018  (built now; the plan's surfaces share it)
-    if sampler.prepare is None or sampler.share is None:
+    prep, share = sampler.prepare, sampler.share
+    if prep is None or share is None:
         return None
     shape, coord = transform.shape, np.asarray(transform.coord, dtype=float)
     bounds = tuple(np.array([0, n]) for n in shape)
     parts = vertex_parts(surfaces.n_vertices)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        done = list(pool.map(lambda p: sampler.prepare(surfaces, coord, shape, bounds, p), parts))
-    return sampler.share(done, 0)
+        done = list(pool.map(lambda p: prep(surfaces, coord, shape, bounds, p), parts))
+    return share(done, 0)
 
 
 _UNSET: Any = object()

@@ -80,7 +80,8 @@ def apply_options(
         over = claimed > (1 + _SUM_TOL if values.dtype.kind == "f" else 1)
         if over.any():
             values[:, over] = 0
-    return voxels, values, _left(result, surfaces, chunk, values.any(axis=0), workers)
+    used = np.asarray(values.any(axis=0))
+    return voxels, values, _left(result, surfaces, chunk, used, workers)
 
 
 def coverage(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:

@@ -121,7 +121,7 @@ def content_token(*parts: object) -> str:
     for part in parts:
         if isinstance(part, np.ndarray):
             h.update(f"{part.dtype.str}{part.shape}".encode())
-            h.update(np.ascontiguousarray(part).view(np.uint8).ravel())
+            h.update(np.ascontiguousarray(part).data.cast("B"))
         else:
             h.update(repr(part).encode())
         h.update(b"|")

@@ -281,7 +281,9 @@ def roi_timeseries(
     if "coverage" in masks.coords:
         coords["coverage"] = masks["coverage"].variable
     if not one_volume:
-        coords.update({k: c.variable for k, c in series.coords.items() if c.dims == (time_dim,)})
+        coords.update(
+            {str(k): c.variable for k, c in series.coords.items() if c.dims == (time_dim,)}
+        )
     result = xr.DataArray(
         out,
         dims=("roi", "hemisphere", time_dim),

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
-import nibabel as nib
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
 from roixr.convert import SPATIAL
 from roixr.errors import BoldError, MetadataWarning, OptionError
+from roixr.io.images import load_volume
 from roixr.timeseries.reduction import Float32Proxy
 
 __all__ = ["open_nifti"]
@@ -116,7 +116,7 @@ def open_nifti(
     (('x', 'y', 'z', 'time'), 'float32', (4, 4, 2), 1.5)
     """
     path = Path(path)
-    img = nib.load(os.fspath(path))
+    img = load_volume(path)
     shape = tuple(int(n) for n in img.shape)
     if len(shape) not in (3, 4):
         raise BoldError(
@@ -135,7 +135,8 @@ def open_nifti(
         meta=np.empty((0,) * len(shape), np.float32),
     )
     coords: dict[str, Any] = {d: np.arange(n) for d, n in zip(SPATIAL, shape, strict=False)}
-    attrs: dict[str, Any] = {"affine": np.asarray(img.affine, float).tolist(), "source": str(path)}
+    affine = np.asarray(img.affine, dtype=np.float64).tolist()
+    attrs: dict[str, Any] = {"affine": affine, "source": str(path)}
     if len(shape) == 4:
         time, attrs["tr"] = _time_coord(img, shape[3], tr)
         coords["time"] = ("time", time, {"units": "s" if attrs["tr"] else "volume"})

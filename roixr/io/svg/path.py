@@ -269,7 +269,7 @@ def _arc_to_cubics(
         da, db = point(t0, k), point(t1, k)
         end = p1 if i == n - 1 else b
         out.append(((a[0] + da[0], a[1] + da[1]), (b[0] - db[0], b[1] - db[1]), end))
-    return out
+    return list(out)
 
 
 def flatten_path(d: str, matrix: np.ndarray | None = None) -> list[np.ndarray]:

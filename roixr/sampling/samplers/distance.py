@@ -60,7 +60,8 @@ def distance_sampler(
     voxels = near[rule(dist[near], nearest[near], surfaces)]
     nn = nearest[voxels]
     values = table.values_of(nn)
-    return SamplerResult(voxels, values, np.unique(nn), ~values.any(axis=0), nn)
+    cortex = ~np.asarray(values.any(axis=0))
+    return SamplerResult(voxels, values, np.unique(nn), cortex, nn)
 
 
 def cortical_rule(dist: np.ndarray, nearest: np.ndarray, surfaces: Surfaces) -> np.ndarray:
