@@ -456,7 +456,7 @@ def test_no_affine_checks_shape_and_warns(bool_masks):
 def test_bad_inputs(bool_masks):
     bold = series(bool_masks.shape[2:], 3, bool_masks.attrs["affine"])
     with pytest.raises(OptionError, match="stat must be one of"):
-        roi_timeseries(bold, bool_masks, "max")
+        roi_timeseries(bold, bool_masks, "mode")
     with pytest.raises(BoldError, match="must have dims x, y, z"):
         roi_timeseries(bold.expand_dims(run=2), bool_masks)
     with pytest.raises(BoldError, match="must have dims x, y, z"):

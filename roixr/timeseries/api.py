@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
 
 import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from nibabel.spatialimages import SpatialImage
 
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
-from roixr.convert import INDEX_ATTRS, SPATIAL, check_index_volume, check_masks, from_index_volume
+from roixr.convert import (
+    HEMISPHERES,
+    INDEX_ATTRS,
+    SPATIAL,
+    _labels_from_attrs,
+    check_index_volume,
+    check_masks,
+)
 from roixr.errors import (
     BoldError,
     FormError,
@@ -28,6 +39,7 @@ from roixr.errors import (
     OptionError,
     UnverifiedGridWarning,
 )
+from roixr.io.images import load_volume
 from roixr.timeseries.bold import open_nifti
 from roixr.timeseries.reduction import (
     STATS,
@@ -35,24 +47,116 @@ from roixr.timeseries.reduction import (
     assemble,
     block_entries,
     grid_shift,
+    index_entries,
     roi_chunk,
 )
 
-__all__ = ["BoldLike", "MasksLike", "check_grid", "roi_timeseries"]
+__all__ = ["BoldLike", "Hemisphere", "MasksLike", "check_grid", "roi_timeseries"]
 
-MasksLike = xr.DataArray | xr.Dataset | str | os.PathLike
-BoldLike = xr.DataArray | str | os.PathLike
+MasksLike = xr.DataArray | xr.Dataset | str | os.PathLike | SpatialImage
+BoldLike = xr.DataArray | str | os.PathLike | SpatialImage
+Hemisphere = Literal["split", "both"]
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".img", ".hdr")
 
 
 # --- reading -----------------------------------------------------------------------------
 
 
-def _as_masks(masks: MasksLike) -> xr.DataArray:
-    """Masks ``(roi, hemisphere, x, y, z)`` from masks, an index volume, or a zarr store."""
+@dataclass(frozen=True)
+class _Rois:
+    """What the time series needs of the masks: a lazy :class:`Weights` builder's inputs,
+    the ROI names and their coords and attrs."""
+
+    masks: xr.DataArray | None  # (roi, hemisphere, x, y, z) masks, or
+    volume: xr.DataArray | None  # a signed index volume (x, y, z)
+    indices: np.ndarray  # the volume's label indices, increasing
+    names: list[str]
+    coords: dict[str, Any]  # on roi: coverage
+    attrs: dict[str, Any]
+    signed: bool  # the ROIs have left and right parts
+    grid: xr.DataArray  # the spatial grid (sizes, affine) to check the bold against
+
+
+def _image_volume(img: SpatialImage, source: str | None) -> xr.DataArray:
+    """A 3D label image (an atlas) as an integer DataArray ``(x, y, z)`` with its affine."""
+    data = np.asanyarray(img.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise FormError(
+            f"roi_timeseries takes a label image (a 3D integer atlas) as masks; "
+            f"{source or 'the image'!r} has shape {data.shape}. Pass roixr masks for "
+            "probabilistic or 4D atlases (e.g. roixr.from_dict)."
+        )
+    if not np.issubdtype(data.dtype, np.integer):
+        if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
+            raise FormError(
+                f"a label image holds integer labels; {source or 'the image'!r} holds "
+                f"non-integer values (dtype {data.dtype})."
+            )
+    attrs = {"affine": np.asarray(img.affine, float).tolist()}
+    if source is not None:
+        attrs["source"] = source
+    return xr.DataArray(data.astype(np.int32), dims=SPATIAL, attrs=attrs, name="roi_index")
+
+
+def _open_masks(masks: MasksLike) -> xr.DataArray | xr.Dataset:
+    if isinstance(masks, SpatialImage):
+        return _image_volume(masks, masks.get_filename())
     if isinstance(masks, str | os.PathLike):
+        if str(masks).endswith(NIFTI_SUFFIXES):
+            return _image_volume(load_volume(masks), os.fspath(masks))
         from roixr.store import open_roi_masks  # zarr is imported only when used
 
-        masks = open_roi_masks(masks)
+        return open_roi_masks(masks)
+    return masks
+
+
+def _volume_rois(volume: xr.DataArray, labels: Mapping[str, int] | None) -> _Rois:
+    check_index_volume(volume, func="roi_timeseries")
+    lazy = isinstance(volume.data, da.Array)
+    own = labels if labels is not None else _labels_from_attrs(volume.attrs)
+    if own is None:
+        if lazy:
+            raise FormError(
+                "roi_timeseries: the index volume has no labels (attrs roi_names, or "
+                "flag_values and flag_meanings) and is lazy; pass labels={name: index}."
+            )
+        values = np.unique(np.abs(np.asarray(volume.data)))
+        own = {str(int(v)): int(v) for v in values if v != 0}
+    items = sorted((int(i), str(n)) for n, i in dict(own).items())
+    indices = np.array([i for i, _ in items], dtype=np.int64)
+    if np.any(indices < 1) or len(set(indices.tolist())) != indices.size:
+        raise FormError(f"labels need unique indices ≥ 1; got {dict(own)}.")
+    if labels is None and own is not None and _labels_from_attrs(volume.attrs) is not None:
+        signed = True  # roixr's own index volume: left negative, right positive
+    elif lazy:
+        signed = True
+    else:
+        signed = bool(np.asarray(volume.data).min(initial=0) < 0)
+    attrs = {k: v for k, v in volume.attrs.items() if k not in INDEX_ATTRS}
+    coverage = np.full(indices.size, np.nan)
+    cov = volume.attrs.get("coverage")
+    if cov is not None:
+        coverage = np.array(
+            [np.nan if i > len(cov) or cov[i - 1] is None else cov[i - 1] for i in indices],
+            float,
+        )
+    return _Rois(
+        masks=None,
+        volume=volume,
+        indices=indices,
+        names=[n for _, n in items],
+        coords={"coverage": ("roi", coverage)},
+        attrs=attrs,
+        signed=signed,
+        grid=volume,
+    )
+
+
+def _as_rois(masks: MasksLike, labels: Mapping[str, int] | None) -> _Rois:
+    """The ROIs of masks, an index volume, a label image, or a zarr store."""
+    masks = _open_masks(masks)
     if isinstance(masks, xr.Dataset):
         names = [v for v in ("roi_masks", "roi_index") if v in masks.data_vars]
         if not names:
@@ -62,21 +166,31 @@ def _as_masks(masks: MasksLike) -> xr.DataArray:
             )
         masks = masks[names[0]]
     if isinstance(masks, xr.DataArray) and masks.dims == SPATIAL:
-        check_index_volume(masks, func="roi_timeseries")
-        return from_index_volume(masks)
+        return _volume_rois(masks, labels)
     check_masks(masks, func="roi_timeseries")
-    return masks
+    coords = {"coverage": masks["coverage"].variable} if "coverage" in masks.coords else {}
+    return _Rois(
+        masks=masks,
+        volume=None,
+        indices=np.arange(1, masks.sizes["roi"] + 1),
+        names=[str(n) for n in masks["roi"].values],
+        coords={"roi": masks["roi"].variable, **coords},
+        attrs=dict(masks.attrs),
+        signed=True,
+        grid=masks,
+    )
 
 
 def _as_bold(bold: BoldLike, time_dim: str) -> xr.DataArray:
     """The bold series transposed to ``(x, y, z, time)`` (or ``(x, y, z)``)."""
-    if isinstance(bold, str | os.PathLike):
+    if isinstance(bold, str | os.PathLike | SpatialImage):
         bold = open_nifti(bold)
     if not isinstance(bold, xr.DataArray):
         raise BoldError(
             f"roi_timeseries takes the bold series as an xarray DataArray with dims x, y, z "
-            f"and {time_dim!r}, or a NIfTI path; got a {type(bold).__name__}. Wrap an array "
-            f"with xr.DataArray(data, dims=('x', 'y', 'z', {time_dim!r})) or use open_nifti."
+            f"and {time_dim!r}, a NIfTI path or a nibabel image; got a {type(bold).__name__}. "
+            f"Wrap an array with xr.DataArray(data, dims=('x', 'y', 'z', {time_dim!r})) or "
+            "use open_nifti."
         )
     other = [d for d in bold.dims if d not in (*SPATIAL, time_dim)]
     missing = [d for d in SPATIAL if d not in bold.dims]
@@ -145,19 +259,27 @@ def check_grid(bold: xr.DataArray, masks: xr.DataArray, *, tol: float = 0.01) ->
 # --- ROI time series -------------------------------------------------------------------------
 
 
-def _weights(masks: xr.DataArray) -> Any:
-    """A ``dask.delayed`` of the masks' :class:`~roixr.timeseries.reduction.Weights`."""
-    data = masks.data
+def _weights(rois: _Rois, n_hemi: int) -> Any:
+    """A ``dask.delayed`` of the ROIs' :class:`~roixr.timeseries.reduction.Weights`."""
+    source = rois.masks if rois.masks is not None else rois.volume
+    assert source is not None
+    data = source.data
     if not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data), chunks=-1)
-    data = data.rechunk({0: -1, 1: -1})
-    starts = [tuple(s.start for s in sl[2:]) for sl in da.core.slices_from_chunks(data.chunks)]
+    if rois.masks is not None:
+        data = data.rechunk({0: -1, 1: -1})
+        entries: Any = block_entries
+        lead = 2
+    else:
+        entries = partial(index_entries, indices=rois.indices)
+        lead = 0
+    starts = [tuple(s.start for s in sl[lead:]) for sl in da.core.slices_from_chunks(data.chunks)]
     parts = [
-        dask.delayed(block_entries, pure=True)(block, start)
+        dask.delayed(entries, pure=True)(block, start)
         for block, start in zip(data.to_delayed().ravel(), starts, strict=True)
     ]
-    shape = tuple(int(masks.sizes[d]) for d in SPATIAL)
-    return dask.delayed(assemble, pure=True)(parts, shape, int(masks.sizes["roi"]))
+    shape = tuple(int(source.sizes[d]) for d in SPATIAL)
+    return dask.delayed(assemble, pure=True)(parts, shape, len(rois.names), n_hemi)
 
 
 def _bold_data(bold: xr.DataArray) -> da.Array:
@@ -170,9 +292,24 @@ def _bold_data(bold: xr.DataArray) -> da.Array:
     return data
 
 
-def _attrs(masks: xr.DataArray, bold: xr.DataArray, stat: str) -> dict[str, Any]:
-    attrs = {k: v for k, v in masks.attrs.items() if k not in INDEX_ATTRS}
-    attrs.update(stat=stat, weighted=bool(masks.dtype != bool and stat != "count"))
+def _stats(stat: Stat | Sequence[Stat]) -> tuple[list[str], tuple[str, ...]]:
+    """The names given and their canonical names."""
+    given = [stat] if isinstance(stat, str) else list(stat)
+    bad = [s for s in given if s not in STATS]
+    if bad or not given:
+        raise OptionError(
+            f"stat must be one of {list(STATS)} (nilearn's strategy names or the short "
+            f"ones), or a list of them; got {stat!r}."
+        )
+    canonical = tuple(STATS[s] for s in given)
+    if len(set(canonical)) != len(canonical):
+        raise OptionError(f"stat lists a statistic twice: {given}.")
+    return [str(s) for s in given], canonical
+
+
+def _attrs(rois: _Rois, bold: xr.DataArray, stat: Any, weighted: bool) -> dict[str, Any]:
+    attrs = {k: v for k, v in rois.attrs.items() if k not in INDEX_ATTRS}
+    attrs.update(stat=stat, weighted=weighted)
     for key in ("source", "tr"):
         if bold.attrs.get(key) is not None:
             attrs[f"bold_{key}"] = bold.attrs[key]
@@ -182,8 +319,10 @@ def _attrs(masks: xr.DataArray, bold: xr.DataArray, stat: str) -> dict[str, Any]
 def roi_timeseries(
     bold: BoldLike,
     masks: MasksLike,
-    stat: Stat = "mean",
+    stat: Stat | Sequence[Stat] = "mean",
     *,
+    hemisphere: Hemisphere | None = None,
+    labels: Mapping[str, int] | None = None,
     time_dim: str = "time",
     tol: float = 0.01,
 ) -> xr.DataArray:
@@ -191,19 +330,33 @@ def roi_timeseries(
 
     Parameters
     ----------
-    bold : xarray.DataArray or path-like
-        The series, with dims x, y, z and ``time_dim`` in any order (numpy or dask), or a
-        NIfTI path (read with :func:`open_nifti`). Without ``time_dim``, one volume.
-    masks : xarray.DataArray, xarray.Dataset or path-like
+    bold : xarray.DataArray, path-like or nibabel image
+        The series, with dims x, y, z and ``time_dim`` in any order (numpy or dask), a
+        NIfTI path or a nibabel image (read with :func:`open_nifti`). Without
+        ``time_dim``, one volume.
+    masks : xarray.DataArray, xarray.Dataset, path-like or nibabel image
         Masks ``(roi, hemisphere, x, y, z)`` (bool, or float32 fractions that weight the
-        voxels), a signed index volume ``(x, y, z)`` with its labels in attrs (see
-        :func:`roixr.to_index_volume`), a Dataset holding either, or a zarr store path
-        (:func:`roixr.open_roi_masks`).
-    stat : {"mean", "median", "sum", "std", "count"}, default "mean"
-        ``mean``: Σ w·v / Σ w. ``sum``: Σ w·v. ``std``: the weighted population standard
-        deviation (ddof 0). ``median``: the median for bool masks, the weighted median (the
-        value where the cumulative weight reaches half) for fractions. ``count``: the number
-        of voxels with a nonzero weight and a non-NaN value (int32).
+        voxels); a signed index volume ``(x, y, z)`` (see :func:`roixr.to_index_volume`);
+        a Dataset holding either; a zarr store path (:func:`roixr.open_roi_masks`); or a
+        label image (an atlas: a NIfTI path or a nibabel image of integer labels).
+    stat : str or list of str, default "mean"
+        nilearn's ``NiftiLabelsMasker`` strategies, with the same results on the same
+        labels: ``mean`` (Σ w·v / Σ w), ``median`` (for fractions the weighted median,
+        where the cumulative weight reaches half), ``sum`` (Σ w·v), ``minimum``,
+        ``maximum`` (over the voxels with a nonzero weight), ``variance`` (weighted,
+        population: ddof 0), ``standard_deviation``; and ``count``, the number of voxels
+        with a nonzero weight and a non-NaN value. ``min``, ``max``, ``var`` and ``std``
+        are accepted too. A list computes each from one read of the series, along a new
+        leading ``stat`` dim.
+    hemisphere : {"split", "both"}, optional
+        ``"split"``: one series per hemisphere (dim ``hemisphere``, ``["L", "R"]``);
+        ``"both"``: one series per ROI over both hemispheres (no ``hemisphere`` dim). By
+        default ``"split"``, except for an index volume or label image without negative
+        values (a volumetric atlas), whose ROIs are not split by hemisphere.
+    labels : mapping of str to int, optional
+        ``{name: index}`` of an index volume or label image. By default the volume's
+        attrs (:func:`roixr.to_index_volume`), else each label value present, named by
+        its number.
     time_dim : str, default "time"
         The name of the time dim of ``bold``.
     tol : float, default 0.01
@@ -213,11 +366,12 @@ def roi_timeseries(
     Returns
     -------
     xarray.DataArray
-        ``roi_timeseries`` with dims ``(roi, hemisphere, time)`` (``(roi, hemisphere)``
-        for one volume); float32 (int32 for ``count``), chunked along time like the
-        series. Coords ``roi``, ``hemisphere``, the series' time coords and the masks'
-        ``coverage``. Attrs: the masks' (``subject``, ``xfm``, ``sampler``, ``affine``,
-        ...), ``stat``, ``weighted``, and ``bold_source`` / ``bold_tr`` when known.
+        ``roi_timeseries`` with dims ``([stat,] roi, [hemisphere,] time)`` (no ``time``
+        for one volume); float32 (int32 for ``count`` alone), chunked along time like the
+        series. Coords ``roi``, ``hemisphere``, ``stat`` (for a list), the series' time
+        coords and the masks' ``coverage``. Attrs: the masks' (``subject``, ``xfm``,
+        ``sampler``, ``affine``, ...), ``stat`` (as given), ``weighted``, ``hemisphere``,
+        and ``bold_source`` / ``bold_tr`` when known.
 
     Raises
     ------
@@ -226,9 +380,9 @@ def roi_timeseries(
     BoldError
         If ``bold`` lacks x, y, z or has other dims.
     FormError
-        If ``masks`` is not masks or an index volume.
+        If ``masks`` is not masks, an index volume or a label image.
     OptionError
-        For an unknown ``stat``.
+        For an unknown ``stat`` or ``hemisphere``.
 
     Notes
     -----
@@ -251,44 +405,57 @@ def roi_timeseries(
     >>> ts = roi_timeseries(bold, masks)
     >>> ts.dims, ts.sel(hemisphere="L").values
     (('roi', 'hemisphere', 'time'), array([[1.5, 2.5, 3.5]], dtype=float32))
+    >>> roi_timeseries(bold, masks, ["minimum", "maximum"], hemisphere="both").values
+    array([[[0., 1., 2.]],
+    <BLANKLINE>
+           [[3., 4., 5.]]], dtype=float32)
     """
-    if stat not in STATS:
-        raise OptionError(f"stat must be one of {list(STATS)}, got {stat!r}.")
-    masks = _as_masks(masks)
+    given, stats = _stats(stat)
+    if hemisphere not in (None, "split", "both"):
+        raise OptionError(f"hemisphere must be 'split' or 'both'; got {hemisphere!r}.")
+    rois = _as_rois(masks, labels)
     series = _as_bold(bold, time_dim)
-    check_grid(series, masks, tol=tol)
+    check_grid(series, rois.grid, tol=tol)
+    if hemisphere is None:
+        hemisphere = "split" if rois.signed else "both"
+    n_hemi = 2 if hemisphere == "split" else 1
     one_volume = time_dim not in series.dims
     if one_volume:
         series = series.expand_dims({time_dim: 1}, axis=-1)
     data = _bold_data(series)
-    weights = _weights(masks)
-    dtype = np.dtype(np.int32 if stat == "count" else np.float32)
+    weights = _weights(rois, n_hemi)
+    dtype = np.dtype(np.int32 if stats == ("count",) else np.float32)
     out = da.blockwise(
         roi_chunk,
-        "rht",
+        "srht",
         data,
         "xyzt",
         weights,
         None,
-        new_axes={"r": masks.sizes["roi"], "h": 2},
+        new_axes={"s": len(stats), "r": len(rois.names), "h": n_hemi},
         concatenate=False,
         dtype=dtype,
-        meta=np.empty((0, 0, 0), dtype),
-        name=f"roi-timeseries-{stat}-{tokenize(data.name, weights.key, stat)}",
-        stat=stat,
+        meta=np.empty((0, 0, 0, 0), dtype),
+        name=f"roi-timeseries-{tokenize(data.name, weights.key, stats)}",
+        stats=stats,
     )
-    coords: dict[str, Any] = {"roi": masks["roi"].variable, "hemisphere": masks["hemisphere"]}
-    if "coverage" in masks.coords:
-        coords["coverage"] = masks["coverage"].variable
+    coords: dict[str, Any] = {"roi": ("roi", rois.names), **rois.coords}
+    if hemisphere == "split":
+        coords["hemisphere"] = ("hemisphere", list(HEMISPHERES))
+    if not isinstance(stat, str):
+        coords["stat"] = ("stat", given)
     if not one_volume:
         coords.update(
             {str(k): c.variable for k, c in series.coords.items() if c.dims == (time_dim,)}
         )
-    result = xr.DataArray(
-        out,
-        dims=("roi", "hemisphere", time_dim),
-        coords=coords,
-        attrs=_attrs(masks, series, stat),
-        name="roi_timeseries",
-    )
+    if hemisphere == "both":
+        out = out[:, :, 0]
+    if isinstance(stat, str):
+        out = out[0]
+    dims = (*(() if isinstance(stat, str) else ("stat",)), "roi",
+            *(("hemisphere",) if hemisphere == "split" else ()), time_dim)  # fmt: skip
+    weighted = bool(rois.masks is not None and rois.masks.dtype != bool)
+    attrs = _attrs(rois, series, stat if isinstance(stat, str) else given, weighted)
+    attrs["hemisphere"] = hemisphere
+    result = xr.DataArray(out, dims=dims, coords=coords, attrs=attrs, name="roi_timeseries")
     return result.isel({time_dim: 0}, drop=True) if one_volume else result

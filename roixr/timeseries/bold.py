@@ -94,9 +94,7 @@ def _auto_chunks(chunks: Any, shape: tuple[int, ...]) -> Any:
     return max(1, min(shape[-1], limit // max(plane, 1)))
 
 
-def _file_data(
-    layout: RawLayout, chunks: tuple[tuple[int, ...], ...], token: str
-) -> da.Array:
+def _file_data(layout: RawLayout, chunks: tuple[tuple[int, ...], ...], token: str) -> da.Array:
     """A dask array over a file's data read by :mod:`roixr.timeseries.reader`: one task per
     slab of the last axis (a time chunk); getitem tasks cut slabs along the other axes."""
     name = f"open-nifti-{token}"

@@ -83,9 +83,7 @@ class RawLayout:
     @property
     def direct(self) -> bool:
         """The bytes are native float32 values that need no scaling."""
-        return (
-            self.dtype == np.dtype(np.float32) and self.slope == 1.0 and self.inter == 0.0
-        )
+        return self.dtype == np.dtype(np.float32) and self.slope == 1.0 and self.inter == 0.0
 
 
 def raw_layout(img: Any) -> RawLayout | None:
@@ -149,7 +147,7 @@ def read_slab(layout: RawLayout, start: int, stop: int) -> np.ndarray:
     """Planes ``[start, stop)`` of the last axis of a plain (not gzipped) file, float32,
     read with one ``readinto`` straight into the result (no intermediate copy)."""
     out, raw = _buffers(layout, start, stop)
-    view = memoryview(raw.reshape(-1, order="F").view(np.uint8))
+    view = raw.reshape(-1, order="F").view(np.uint8).data
     with open(layout.path, "rb", buffering=0) as f:
         f.seek(layout.offset + start * layout.plane_bytes)
         _read_fully(f, view, layout.path)
@@ -229,7 +227,7 @@ def read_gzip_slab(layout: RawLayout, start: int, stop: int, *after: Any) -> np.
     straight into the result when the file holds float32.
     """
     out, raw = _buffers(layout, start, stop)
-    view = memoryview(raw.reshape(-1, order="F").view(np.uint8))
+    view = raw.reshape(-1, order="F").view(np.uint8).data
     stream = _take_stream(layout, layout.offset + start * layout.plane_bytes)
     try:
         stream.readinto(view)

@@ -2,21 +2,22 @@
 
 :class:`Float32Proxy` reads one chunk of a NIfTI file; :func:`grid_shift` compares grids.
 
-The masks become one :class:`Weights` object: the voxels that are in some ROI (``xi``,
-``yi``, ``zi``) and a sparse ``(roi·hemisphere × voxel)`` weight matrix. Each time chunk of
-the bold series is then reduced by :func:`roi_block`: gather the selected voxels (a
-``(voxel, time)`` array), and
+The masks (or an index volume) become one :class:`Weights` object: the voxels that are in
+some ROI (flat indices) and a sparse ``(roi·hemisphere × voxel)`` weight matrix. Each time
+chunk of the bold series is then reduced by :func:`roi_block`: gather the selected voxels
+volume by volume (a ``(time, voxel)`` array), and, for each requested statistic:
 
 - ``mean`` / ``sum``: one sparse matrix product, ``W @ X`` (and ``W @ finite`` for the
   denominators when the chunk has NaN);
-- ``std``: the same for the means, then a second product over the squared deviations of
-  each (voxel, ROI) pair, so the variance is computed in two passes, not as
-  ``E[v²] − E[v]²``;
+- ``variance`` / ``standard_deviation``: the same for the means, then a second product over
+  the squared deviations of each (voxel, ROI) pair, so the variance is computed in two
+  passes, not as ``E[v²] − E[v]²``;
+- ``minimum`` / ``maximum``: ``fmin`` / ``fmax`` ``reduceat`` over the matrix's rows;
 - ``count``: the indicator matrix times the finite mask;
-- ``median``: a gather per ROI column, ``nanmedian`` for binary masks and a weighted median
+- ``median``: a gather per ROI row, ``nanmedian`` for binary masks and a weighted median
   for fractions.
 
-Sums are accumulated in float64.
+Several statistics share the gather and the means. Sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -29,20 +30,51 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from roixr.errors import FormError
+
 __all__ = [
     "STATS",
     "Float32Proxy",
     "Weights",
     "assemble",
     "block_entries",
+    "gather",
     "grid_shift",
+    "index_entries",
     "roi_block",
     "roi_chunk",
     "weighted_median",
 ]
 
-Stat = Literal["mean", "median", "sum", "std", "count"]
-STATS: tuple[str, ...] = ("mean", "median", "sum", "std", "count")
+Stat = Literal[
+    "mean",
+    "median",
+    "sum",
+    "minimum",
+    "maximum",
+    "variance",
+    "standard_deviation",
+    "count",
+    "min",
+    "max",
+    "var",
+    "std",
+]
+#: Accepted names → canonical (nilearn's ``NiftiLabelsMasker`` strategies, and short names).
+STATS: dict[str, str] = {
+    "mean": "mean",
+    "median": "median",
+    "sum": "sum",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "variance": "variance",
+    "standard_deviation": "standard_deviation",
+    "count": "count",
+    "min": "minimum",
+    "max": "maximum",
+    "var": "variance",
+    "std": "standard_deviation",
+}
 
 Entries = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -78,27 +110,28 @@ class Weights:
 
     Attributes
     ----------
-    xi, yi, zi : ndarray
-        Voxel indices of the selected voxels, in NIfTI (Fortran) order, so a gather from a
-        chunk read off disk walks memory forwards.
+    flat : ndarray
+        Flat indices (Fortran order: ``x + nx * (y + ny * z)``) of the selected voxels,
+        increasing, so a gather from a chunk read off disk walks each volume forwards.
     matrix : scipy.sparse.csr_matrix
-        ``(n_out, n_sel)`` float64 weights; row ``2 * roi + hemisphere``.
+        ``(n_out, n_sel)`` float64 weights; row ``n_hemi * roi + hemisphere``.
     n_roi : int
-        Number of ROIs (``n_out = 2 * n_roi``).
+        Number of ROIs.
+    n_hemi : int
+        2 (left and right rows) or 1 (both hemispheres in one row).
     binary : bool
         Every weight is 1 (bool masks).
     """
 
-    xi: np.ndarray
-    yi: np.ndarray
-    zi: np.ndarray
+    flat: np.ndarray
     matrix: sp.csr_matrix
     n_roi: int
+    n_hemi: int
     binary: bool
 
     @property
     def n_out(self) -> int:
-        return 2 * self.n_roi
+        return self.n_hemi * self.n_roi
 
     @property
     def total(self) -> np.ndarray:
@@ -132,17 +165,43 @@ def block_entries(block: np.ndarray, offset: tuple[int, int, int]) -> Entries:
     return i + ox, j + oy, k + oz, 2 * r + h, w
 
 
-def assemble(parts: list[Entries], shape: tuple[int, int, int], n_roi: int) -> Weights:
-    """Combine the entries of every masks chunk into :class:`Weights`."""
+def index_entries(block: np.ndarray, offset: tuple[int, int, int], indices: np.ndarray) -> Entries:
+    """Entries of one ``(x, y, z)`` chunk of a signed index volume: ``±indices[r]`` is ROI
+    ``r`` (negative left, positive right), so the row is ``2 * r + (value > 0)``."""
+    block = np.asarray(block)
+    i, j, k = np.nonzero(block)
+    v = block[i, j, k].astype(np.int64)
+    pos = np.searchsorted(indices, np.abs(v))
+    known = pos < indices.size
+    known[known] = indices[pos[known]] == np.abs(v[known])
+    if not known.all():
+        bad = np.unique(v[~known])[:10].tolist()
+        raise FormError(
+            f"the index volume holds values {bad} that no label names (indices "
+            f"±{indices.tolist()[:20]}). Pass labels={{name: index}} covering every index."
+        )
+    ox, oy, oz = offset
+    return i + ox, j + oy, k + oz, 2 * pos + (v > 0), np.ones(v.size)
+
+
+def assemble(
+    parts: list[Entries], shape: tuple[int, int, int], n_roi: int, n_hemi: int = 2
+) -> Weights:
+    """Combine the entries of every masks chunk into :class:`Weights`; with ``n_hemi=1``
+    each ROI's left and right rows become one (bool masks: their union)."""
     i, j, k, row, w = (np.concatenate(col) for col in zip(*parts, strict=True))
     nx, ny, _ = shape
     flat = i.astype(np.int64) + nx * (j.astype(np.int64) + ny * k.astype(np.int64))
     sel, col = np.unique(flat, return_inverse=True)
-    xi, yi, zi = np.unravel_index(sel, shape, order="F")
-    matrix = sp.csr_matrix((w, (row, col.ravel())), shape=(2 * n_roi, sel.size))
+    binary = bool(np.all(w == 1))
+    if n_hemi == 1:
+        row = row // 2
+    matrix = sp.csr_matrix((w, (row, col.ravel())), shape=(n_hemi * n_roi, sel.size))
     matrix.sum_duplicates()
     matrix.sort_indices()
-    return Weights(xi, yi, zi, matrix, n_roi, bool(np.all(w == 1)))
+    if binary:
+        matrix.data[:] = 1.0
+    return Weights(sel, matrix, n_roi, n_hemi, binary)
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -150,22 +209,108 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def _mean(w: Weights, x: np.ndarray, finite: np.ndarray | None):
-    num = w.matrix @ x
-    den = np.broadcast_to(w.total[:, None], num.shape) if finite is None else w.matrix @ finite
-    return _divide(num, den), den
+@dataclass
+class _Chunk:
+    """One time chunk gathered at the selected voxels, and what several stats share."""
+
+    weights: Weights
+    xt: np.ndarray  # (time, voxel) float32, NaN kept
+    x: np.ndarray  # (voxel, time) float64, NaN set to 0
+    finite: np.ndarray | None  # (voxel, time) 1.0 where finite, None if all are
+    _mean: tuple[np.ndarray, np.ndarray] | None = None
+    _var: np.ndarray | None = None
+
+    def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """Σ w·v / Σ w and Σ w, per row and time."""
+        if self._mean is None:
+            w = self.weights
+            num = w.matrix @ self.x
+            if self.finite is None:
+                den = np.broadcast_to(w.total[:, None], num.shape)
+            else:
+                den = w.matrix @ self.finite
+            self._mean = (_divide(num, den), den)
+        return self._mean
+
+    def variance(self) -> np.ndarray:
+        """Weighted population variance, in two passes (deviations from the mean)."""
+        if self._var is None:
+            mean, den = self.mean()
+            coo = self.weights.matrix.tocoo()
+            dev = self.x[coo.col] - np.nan_to_num(mean)[coo.row]  # (pair, time)
+            if self.finite is not None:
+                dev *= self.finite[coo.col]
+            pairs = sp.csr_matrix(
+                (coo.data, (coo.row, np.arange(coo.nnz))), shape=(self.weights.n_out, coo.nnz)
+            )  # sums each (voxel, row) pair into its row, weighted
+            self._var = _divide(pairs @ (dev * dev), den)
+        return self._var
+
+    def extreme(self, ufunc: np.ufunc) -> np.ndarray:
+        """``np.fmin`` / ``np.fmax`` over each row's voxels (weights ignored, NaN left out)."""
+        m = self.weights.matrix
+        out = np.full((m.shape[0], self.xt.shape[0]), np.nan)
+        rows = np.flatnonzero(np.diff(m.indptr))
+        if rows.size:
+            values = self.xt[:, m.indices]  # (time, pair), grouped by row
+            out[rows] = ufunc.reduceat(values, m.indptr[rows], axis=1).T
+        return out
+
+    def median(self) -> np.ndarray:
+        w = self.weights
+        xt = self.xt
+        out = np.full((w.n_out, xt.shape[0]), np.nan)
+        for k in range(w.n_out):
+            rows, weights = w.rows(k)
+            if not rows.size:
+                continue
+            if w.binary:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN time points
+                    out[k] = np.nanmedian(xt[:, rows], axis=1)
+            else:
+                out[k] = weighted_median(xt[:, rows].T.astype(np.float64), weights)
+        return out
+
+    def count(self) -> np.ndarray:
+        w = self.weights
+        if self.finite is None:
+            n = np.diff(w.matrix.indptr).astype(np.float64)
+            return np.repeat(n[:, None], self.x.shape[1], axis=1)
+        return np.rint(w.indicator @ self.finite)
+
+    def stat(self, name: str) -> np.ndarray:
+        if name == "mean":
+            return self.mean()[0]
+        if name == "sum":
+            return self.weights.matrix @ self.x
+        if name == "variance":
+            return self.variance()
+        if name == "standard_deviation":
+            return np.sqrt(self.variance())
+        if name == "minimum":
+            return self.extreme(np.fmin)
+        if name == "maximum":
+            return self.extreme(np.fmax)
+        if name == "median":
+            return self.median()
+        if name == "count":
+            return self.count()
+        raise ValueError(f"unknown stat {name!r}")  # checked by the caller
 
 
-def _std(w: Weights, x: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
-    mean, den = _mean(w, x, finite)
-    coo = w.matrix.tocoo()
-    dev = x[coo.col] - np.nan_to_num(mean)[coo.row]  # (pair, time)
-    if finite is not None:
-        dev *= finite[coo.col]
-    pairs = sp.csr_matrix(
-        (coo.data, (coo.row, np.arange(coo.nnz))), shape=(w.n_out, coo.nnz)
-    )  # sums each (voxel, row) pair into its row, weighted
-    return np.sqrt(_divide(pairs @ (dev * dev), den))
+def gather(block: np.ndarray, weights: Weights) -> np.ndarray:
+    """The selected voxels of a ``(x, y, z, time)`` chunk as a ``(time, voxel)`` array.
+
+    A chunk read off disk is Fortran-ordered: each volume is contiguous, so the gather
+    runs volume by volume through memory that stays in cache.
+    """
+    n_time = block.shape[-1]
+    if block.flags.f_contiguous:
+        volumes = block.reshape(-1, n_time, order="F").T  # (time, voxel), C-contiguous
+    else:
+        volumes = np.moveaxis(block, -1, 0).reshape(n_time, -1, order="F")
+    return np.take(volumes, weights.flat, axis=1)
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -192,56 +337,31 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(total > 0, out, np.nan)
 
 
-def _median(w: Weights, x: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
-    if finite is not None:
-        x = np.where(finite > 0, x, np.nan)
-    out = np.full((w.n_out, x.shape[1]), np.nan)
-    for k in range(w.n_out):
-        rows, weights = w.rows(k)
-        if not rows.size:
-            continue
-        if w.binary:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN time points
-                out[k] = np.nanmedian(x[rows], axis=0)
-        else:
-            out[k] = weighted_median(x[rows], weights)
-    return out
-
-
-def roi_block(block: np.ndarray, weights: Weights, *, stat: Stat) -> np.ndarray:
-    """One time chunk ``(x, y, z, time)`` → ``(roi, hemisphere, time)``.
+def roi_block(block: np.ndarray, weights: Weights, *, stats: tuple[str, ...]) -> np.ndarray:
+    """One time chunk ``(x, y, z, time)`` → ``(stat, roi, hemisphere, time)``, every stat
+    from one gather of the chunk (``stats`` are canonical names, see :data:`STATS`).
 
     NaN voxels are left out of every statistic: the weights of the others are renormalised
-    (``mean``, ``std``, ``median``), ``sum`` adds the others, ``count`` counts the others.
+    (``mean``, ``variance``, ...), ``sum`` adds the others, ``count`` counts the others.
     An ROI with no (finite) voxel gives NaN, except ``sum`` (0) and ``count`` (0).
+    The result is float32, or int32 when ``stats`` is ``("count",)``.
     """
-    x = np.asarray(block[weights.xi, weights.yi, weights.zi], dtype=np.float64)  # (vox, t)
+    xt = gather(block, weights)
+    if xt.dtype != np.float32:
+        xt = xt.astype(np.float32)
+    x = xt.T.astype(np.float64, order="C")  # (voxel, time): what sparse products take
     nan = np.isnan(x)
     finite = None
     if nan.any():
         finite = (~nan).astype(np.float64)
         x[nan] = 0.0
-    if stat == "count":
-        if finite is None:
-            n = np.diff(weights.matrix.indptr).astype(np.int32)
-            out = np.repeat(n[:, None], x.shape[1], axis=1)
-        else:
-            out = np.rint(weights.indicator @ finite).astype(np.int32)
-    elif stat == "sum":
-        out = (weights.matrix @ x).astype(np.float32)
-    elif stat == "mean":
-        out = _mean(weights, x, finite)[0].astype(np.float32)
-    elif stat == "std":
-        out = _std(weights, x, finite).astype(np.float32)
-    elif stat == "median":
-        out = _median(weights, x, finite).astype(np.float32)
-    else:  # checked by the caller
-        raise ValueError(f"unknown stat {stat!r}")
-    return out.reshape(weights.n_roi, 2, -1)
+    chunk = _Chunk(weights, xt, x, finite)
+    dtype = np.int32 if stats == ("count",) else np.float32
+    out = np.stack([chunk.stat(name) for name in stats]).astype(dtype)
+    return out.reshape(len(stats), weights.n_roi, weights.n_hemi, -1)
 
 
-def roi_chunk(blocks: Any, weights: Weights, *, stat: Stat) -> np.ndarray:
+def roi_chunk(blocks: Any, weights: Weights, *, stats: tuple[str, ...]) -> np.ndarray:
     """:func:`roi_block` as ``dask.array.blockwise(..., concatenate=False)`` calls it.
 
     The chunk comes inside nested lists, one per contracted dim (x, y and z, each a single
@@ -250,4 +370,4 @@ def roi_chunk(blocks: Any, weights: Weights, *, stat: Stat) -> np.ndarray:
     """
     while isinstance(blocks, list):
         (blocks,) = blocks
-    return roi_block(blocks, weights, stat=stat)
+    return roi_block(blocks, weights, stats=stats)
