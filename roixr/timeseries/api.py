@@ -274,12 +274,12 @@ def _weights(rois: _Rois, n_hemi: int) -> Any:
         entries = partial(index_entries, indices=rois.indices)
         lead = 0
     starts = [tuple(s.start for s in sl[lead:]) for sl in da.core.slices_from_chunks(data.chunks)]
+    shape = tuple(int(source.sizes[d]) for d in SPATIAL)
     parts = [
-        dask.delayed(entries, pure=True)(block, start)
+        dask.delayed(entries, pure=True)(block, start, shape)
         for block, start in zip(data.to_delayed().ravel(), starts, strict=True)
     ]
-    shape = tuple(int(source.sizes[d]) for d in SPATIAL)
-    return dask.delayed(assemble, pure=True)(parts, shape, len(rois.names), n_hemi)
+    return dask.delayed(assemble, pure=True)(parts, len(rois.names), n_hemi)
 
 
 def _bold_data(bold: xr.DataArray) -> da.Array:

@@ -4,7 +4,8 @@ sequential pass.
 An image's data is a Fortran-ordered block at a byte offset of one file, so the volumes
 ``[start, stop)`` of its last axis are one contiguous byte range. :class:`RawLayout`
 describes that block (it pickles small: a path, an offset, a dtype, scaling);
-:func:`read_slab` reads one range of a plain file straight into the output array.
+:func:`read_slab` maps one range of a plain file (no copy: a reduction touches only the
+pages of the voxels it gathers).
 
 A gzipped file cannot be entered in the middle: nibabel decompresses it from the start for
 each chunk, quadratic in the number of chunks. Here every time chunk is read by
@@ -21,6 +22,7 @@ process decompressed, per file.
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from collections import Counter, OrderedDict
@@ -144,14 +146,23 @@ def _finish(out: np.ndarray, raw: np.ndarray, layout: RawLayout) -> np.ndarray:
 
 
 def read_slab(layout: RawLayout, start: int, stop: int) -> np.ndarray:
-    """Planes ``[start, stop)`` of the last axis of a plain (not gzipped) file, float32,
-    read with one ``readinto`` straight into the result (no intermediate copy)."""
-    out, raw = _buffers(layout, start, stop)
-    view = raw.reshape(-1, order="F").view(np.uint8).data
-    with open(layout.path, "rb", buffering=0) as f:
-        f.seek(layout.offset + start * layout.plane_bytes)
-        _read_fully(f, view, layout.path)
-    return _finish(out, raw, layout)
+    """Planes ``[start, stop)`` of the last axis of a plain (not gzipped) file, float32.
+
+    The range is memory-mapped (copy-on-write, so the array is writable and the file never
+    changes): a reduction that gathers some voxels touches only their pages, with no copy,
+    and the mapping goes with the array. Other dtypes are converted from the mapping.
+    """
+    begin = layout.offset + start * layout.plane_bytes
+    size = (stop - start) * layout.plane_bytes
+    shape = (*layout.shape[:-1], stop - start)
+    if size == 0:
+        return np.empty(shape, np.float32, order="F")
+    base = begin - begin % mmap.ALLOCATIONGRANULARITY
+    with open(layout.path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), begin + size - base, offset=base, access=mmap.ACCESS_COPY)
+    raw = np.frombuffer(mapped, layout.dtype, count=size // layout.dtype.itemsize,
+                        offset=begin - base).reshape(shape, order="F")  # fmt: skip
+    return raw if layout.direct else _scaled(raw, layout)
 
 
 def _read_fully(f: Any, view: memoryview, path: str) -> None:

@@ -76,7 +76,7 @@ STATS: dict[str, str] = {
     "std": "standard_deviation",
 }
 
-Entries = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Entries = tuple[np.ndarray, np.ndarray, np.ndarray]  # flat voxel index, row, weight
 
 
 class Float32Proxy:
@@ -151,21 +151,46 @@ class Weights:
         return self.matrix.indices[start:stop], self.matrix.data[start:stop]
 
 
-def block_entries(block: np.ndarray, offset: tuple[int, int, int]) -> Entries:
-    """Nonzero entries of one ``(roi, hemisphere, x, y, z)`` masks chunk.
+def block_entries(
+    block: np.ndarray, offset: tuple[int, int, int], shape: tuple[int, ...]
+) -> Entries:
+    """Nonzero entries of one ``(roi, hemisphere, x, y, z)`` masks chunk at ``offset`` of a
+    grid of ``shape``.
 
-    Returns global voxel indices ``(x, y, z)``, the output row ``2 * roi + hemisphere`` and
-    the weight. Fractions ≤ 0 or NaN are not in the ROI.
+    Returns the voxels' flat indices in the grid (Fortran order), the output row
+    ``2 * roi + hemisphere`` and the weight. Fractions ≤ 0 or NaN are not in the ROI.
     """
-    block = np.asarray(block)
+    block = np.ascontiguousarray(block)
     keep = block if block.dtype == bool else block > 0
-    r, h, i, j, k = np.nonzero(keep)
-    w = np.ones(r.size) if block.dtype == bool else block[r, h, i, j, k].astype(np.float64)
+    at = np.flatnonzero(keep)
+    w = np.ones(at.size) if block.dtype == bool else block.ravel()[at].astype(np.float64)
+    row, i, j, k = _split(at, block.shape)
+    return _flat(i, j, k, offset, shape), row, w
+
+
+def _split(at: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Row ``2 * roi + hemisphere`` and voxel ``(i, j, k)`` of C-order flat indices into a
+    ``(roi, hemisphere, x, y, z)`` block."""
+    _, _, nx, ny, nz = shape
+    row, rest = np.divmod(at, nx * ny * nz)
+    ij, k = np.divmod(rest, nz)
+    i, j = np.divmod(ij, ny)
+    return row, i, j, k
+
+
+def _flat(i, j, k, offset: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Flat Fortran-order indices of voxels ``(i, j, k)`` of a block at ``offset``."""
+    nx, ny = int(shape[0]), int(shape[1])
     ox, oy, oz = offset
-    return i + ox, j + oy, k + oz, 2 * r + h, w
+    return (i + ox).astype(np.int64) + nx * ((j + oy).astype(np.int64) + ny * (k + oz))
 
 
-def index_entries(block: np.ndarray, offset: tuple[int, int, int], indices: np.ndarray) -> Entries:
+def index_entries(
+    block: np.ndarray,
+    offset: tuple[int, int, int],
+    shape: tuple[int, ...],
+    indices: np.ndarray,
+) -> Entries:
     """Entries of one ``(x, y, z)`` chunk of a signed index volume: ``±indices[r]`` is ROI
     ``r`` (negative left, positive right), so the row is ``2 * r + (value > 0)``."""
     block = np.asarray(block)
@@ -180,18 +205,13 @@ def index_entries(block: np.ndarray, offset: tuple[int, int, int], indices: np.n
             f"the index volume holds values {bad} that no label names (indices "
             f"±{indices.tolist()[:20]}). Pass labels={{name: index}} covering every index."
         )
-    ox, oy, oz = offset
-    return i + ox, j + oy, k + oz, 2 * pos + (v > 0), np.ones(v.size)
+    return _flat(i, j, k, offset, shape), 2 * pos + (v > 0), np.ones(v.size)
 
 
-def assemble(
-    parts: list[Entries], shape: tuple[int, int, int], n_roi: int, n_hemi: int = 2
-) -> Weights:
+def assemble(parts: list[Entries], n_roi: int, n_hemi: int = 2) -> Weights:
     """Combine the entries of every masks chunk into :class:`Weights`; with ``n_hemi=1``
     each ROI's left and right rows become one (bool masks: their union)."""
-    i, j, k, row, w = (np.concatenate(col) for col in zip(*parts, strict=True))
-    nx, ny, _ = shape
-    flat = i.astype(np.int64) + nx * (j.astype(np.int64) + ny * k.astype(np.int64))
+    flat, row, w = (np.concatenate(col) for col in zip(*parts, strict=True))
     sel, col = np.unique(flat, return_inverse=True)
     binary = bool(np.all(w == 1))
     if n_hemi == 1:
