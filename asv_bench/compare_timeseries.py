@@ -1,23 +1,29 @@
 """roixr ``roi_timeseries`` vs nilearn ``NiftiLabelsMasker``, side by side, in one run.
 
-    python asv_bench/compare_timeseries.py [--volumes 1000] [--repeat 3] [--stat mean]
+    python asv_bench/compare_timeseries.py [--volumes 400 1000] [--ext .nii .nii.gz]
+                                           [--repeat 3] [--stat mean]
 
 The ROI masks are pycortex's S1, transform ``fullhead`` (100 × 100 × 31), all ROIs,
-sampler ``cortical``. Written once: a random float32 bold series as ``.nii`` (1.24 GB for
-1000 volumes), the masks as a roixr zarr store, and for nilearn the same masks as a labels
-image (ROI i: left 2i - 1, right 2i) on the same affine.
+sampler ``cortical``. Written once per series length: a random float32 bold series as
+``.nii`` (1.24 GB for 1000 volumes) and as ``.nii.gz`` (gzip level 1, nibabel's default),
+the masks as a roixr zarr store, and for nilearn the same masks as a labels image (ROI i:
+left 2i - 1, right 2i) on the same affine.
 
 Each measurement is a fresh Python process (roixr and nilearn interleaved, the order
 alternating, so both read the series from a warm page cache) that reports the call's time
-(imports excluded), the whole process's time and its peak resident memory (``VmHWM``, which
-unlike ``ru_maxrss`` is not inherited from the parent). Prints medians and ratios, and checks
-that both give the same time series.
+(imports excluded: opening the masks store, ``open_nifti``, ``roi_timeseries`` and
+``.values`` for roixr; ``NiftiLabelsMasker(...).fit_transform`` for nilearn), the whole
+process's time (interpreter start, imports, call) and its peak resident memory (``VmHWM``,
+which unlike ``ru_maxrss`` is not inherited from the parent). Prints medians and ratios as
+a markdown table, and checks that both give the same time series.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,7 +41,7 @@ CHILD = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
-which, folder, stat = sys.argv[1:4]
+which, folder, stat, bold = sys.argv[1:5]
 if which == "nilearn":
     from nilearn.maskers import NiftiLabelsMasker
 else:
@@ -43,13 +49,14 @@ else:
     from roixr.timeseries import open_nifti, roi_timeseries
 imported = time.perf_counter()
 if which == "nilearn":
-    strategy = {"std": "standard_deviation"}.get(stat, stat)
+    strategy = {"std": "standard_deviation", "var": "variance", "min": "minimum",
+                "max": "maximum"}.get(stat, stat)
     masker = NiftiLabelsMasker(labels_img=folder + "/labels.nii.gz", strategy=strategy)
-    out = masker.fit_transform(folder + "/bold.nii")
+    out = masker.fit_transform(folder + "/" + bold)
     labels = [v for k, v in masker.region_ids_.items() if k != "background"]
 else:
     masks = roixr.open_roi_masks(folder + "/masks.zarr")
-    out = roi_timeseries(open_nifti(folder + "/bold.nii"), masks, stat).values
+    out = roi_timeseries(open_nifti(folder + "/" + bold), masks, stat).values
     labels = None
 done = time.perf_counter()
 with open("/proc/self/status") as f:
@@ -87,12 +94,14 @@ def write_inputs(folder: Path, n_volumes: int) -> tuple[int, ...]:
         data[..., start:stop] = rng.standard_normal((*shape[:3], stop - start), np.float32)
     data.flush()
     del data
+    with open(path, "rb") as src, gzip.open(folder / "bold.nii.gz", "wb", compresslevel=1) as dst:
+        shutil.copyfileobj(src, dst, 1 << 24)
     return shape
 
 
-def measure(which: str, folder: Path, stat: str) -> dict:
+def measure(which: str, folder: Path, stat: str, bold: str) -> dict:
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, which, str(folder), stat],
+    out = subprocess.run([sys.executable, "-c", CHILD, which, str(folder), stat, bold],
                          capture_output=True, text=True, check=True)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process"] = time.perf_counter() - start
@@ -109,41 +118,54 @@ def agreement(folder: Path, labels: list[int]) -> float:
     return worst
 
 
+def compare(folder: Path, bold: str, stat: str, repeat: int) -> dict:
+    """Interleaved runs of both tools on one file: medians, every run, agreement."""
+    runs: dict[str, list[dict]] = {"roixr": [], "nilearn": []}
+    worst = 0.0
+    for i in range(repeat):
+        order = ("roixr", "nilearn") if i % 2 == 0 else ("nilearn", "roixr")
+        for which in order:
+            runs[which].append(measure(which, folder, stat, bold))
+        worst = max(worst, agreement(folder, runs["nilearn"][-1]["labels"]))
+    med = {
+        w: {k: statistics.median(r[k] for r in rs) for k in ("call", "process", "peak_mb")}
+        for w, rs in runs.items()
+    }
+    return {"median": med, "runs": runs, "worst": worst}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volumes", type=int, default=1000)
+    parser.add_argument("--volumes", type=int, nargs="+", default=[400, 1000])
+    parser.add_argument("--ext", nargs="+", default=[".nii", ".nii.gz"])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--stat", default="mean", choices=["mean", "median", "sum", "std"])
+    parser.add_argument("--stat", default="mean",
+                        choices=["mean", "median", "sum", "std", "var", "min", "max"])  # fmt: skip
     parser.add_argument("--tmp", default=None, help="folder for the inputs (default: /tmp)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        folder = Path(tmp)
-        shape = write_inputs(folder, args.volumes)
-        size = np.prod(shape) * 4 / 1e9
-        print(f"S1 fullhead masks, a float32 {shape} .nii ({size:.2f} GB), stat={args.stat}, "
-              f"{args.repeat} interleaved runs each (median)")  # fmt: skip
-        runs: dict[str, list[dict]] = {"roixr": [], "nilearn": []}
-        worst = 0.0
-        for i in range(args.repeat):
-            order = ("roixr", "nilearn") if i % 2 == 0 else ("nilearn", "roixr")
-            for which in order:
-                runs[which].append(measure(which, folder, args.stat))
-            worst = max(worst, agreement(folder, runs["nilearn"][-1]["labels"]))
-        med = {
-            w: {k: statistics.median(r[k] for r in rs) for k in ("call", "process", "peak_mb")}
-            for w, rs in runs.items()
-        }
-        o, n = med["roixr"], med["nilearn"]
-        print(f"{'':<20}{'roixr':>10}{'nilearn':>10}{'ratio':>9}")
-        print(f"{'call (s)':<20}{o['call']:>10.2f}{n['call']:>10.2f}"
-              f"{n['call'] / o['call']:>8.1f}x")  # fmt: skip
-        print(f"{'process (s)':<20}{o['process']:>10.2f}{n['process']:>10.2f}"
-              f"{n['process'] / o['process']:>8.1f}x")  # fmt: skip
-        print(f"{'peak memory (MB)':<20}{o['peak_mb']:>10.0f}{n['peak_mb']:>10.0f}"
-              f"{n['peak_mb'] / o['peak_mb']:>8.1f}x")  # fmt: skip
-        print("all runs:", {w: [round(r["call"], 2) for r in rs] for w, rs in runs.items()},
-              {w: [round(r["peak_mb"]) for r in rs] for w, rs in runs.items()})  # fmt: skip
-        print(f"largest |roixr - nilearn| over all ROIs and volumes: {worst:.2e}")
+    rows = []
+    for n_volumes in args.volumes:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            folder = Path(tmp)
+            shape = write_inputs(folder, n_volumes)
+            for ext in args.ext:
+                result = compare(folder, f"bold{ext}", args.stat, args.repeat)
+                o, n = result["median"]["roixr"], result["median"]["nilearn"]
+                rows.append((ext, shape, o, n))
+                print(f"{ext} {shape}: calls", {w: [round(r["call"], 2) for r in rs]
+                      for w, rs in result["runs"].items()}, "peaks (MB)",
+                      {w: [round(r["peak_mb"]) for r in rs] for w, rs in result["runs"].items()},
+                      f"largest |roixr - nilearn| {result['worst']:.1e}", flush=True)  # fmt: skip
+    print(f"\nS1 fullhead masks (all ROIs), float32 series, stat={args.stat}, medians of "
+          f"{args.repeat} interleaved fresh processes\n")  # fmt: skip
+    print("| file | volumes | roixr call | nilearn call | ratio | roixr process | nilearn "
+          "process | ratio | roixr peak | nilearn peak | ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for ext, shape, o, n in rows:
+        print(f"| `{ext}` | {shape[3]} | {o['call']:.2f} s | {n['call']:.2f} s | "
+              f"{n['call'] / o['call']:.1f}× | {o['process']:.2f} s | {n['process']:.2f} s | "
+              f"{n['process'] / o['process']:.1f}× | {o['peak_mb']:.0f} MB | "
+              f"{n['peak_mb']:.0f} MB | {n['peak_mb'] / o['peak_mb']:.1f}× |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from roixr.timeseries import open_nifti, roi_timeseries
 
 pytestmark = [pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")]
 
-STATS = ["mean", "median", "sum", "std", "count"]
+STATS = ["mean", "median", "sum", "std", "count", "minimum", "maximum", "variance"]
+NILEARN = ["mean", "median", "sum", "minimum", "maximum", "variance", "standard_deviation"]
 DIMS = ("x", "y", "z", "time")
 
 
@@ -130,6 +131,12 @@ def reference(bold: np.ndarray, masks: np.ndarray, stat: str) -> np.ndarray:
             out[r, h] = fin.sum(0)
         elif stat == "std":
             out[r, h] = np.sqrt(var)
+        elif stat == "variance":
+            out[r, h] = var
+        elif stat in ("minimum", "maximum") and v.shape[0]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[r, h] = (np.nanmin if stat == "minimum" else np.nanmax)(v, axis=0)
         elif stat == "median" and v.shape[0]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -229,9 +236,11 @@ def test_open_nifti_3d_and_bad_ndim(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # nilearn's deprecations
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # nilearn's empty labels
 @pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
-def test_mean_equals_nilearn(tmp_path, subject, grid, ext):
-    """NiftiLabelsMasker(strategy="mean") on labels made from roixr's index volume."""
+def test_strategies_equal_nilearn(tmp_path, subject, grid, ext):
+    """Every NiftiLabelsMasker strategy on labels made from roixr's index volume, against
+    all of them from one roixr call (a list of stats, one pass over the series)."""
     from nilearn.maskers import NiftiLabelsMasker  # in the test extra: a real run, no skip
 
     xfm, shape, affine = grid
@@ -243,15 +252,82 @@ def test_mean_equals_nilearn(tmp_path, subject, grid, ext):
     data = series(shape, 45, affine, seed=3).values
     path = write_nifti(tmp_path / f"bold{ext}", data, affine)
 
-    ts = roi_timeseries(open_nifti(path, chunks=10), volume).compute()
-    masker = NiftiLabelsMasker(labels_img=tmp_path / "labels.nii.gz", strategy="mean")
-    signals = masker.fit_transform(path)
+    ts = roi_timeseries(open_nifti(path, chunks=10), volume, NILEARN).compute()
+    assert ts.dims == ("stat", "roi", "hemisphere", "time") and list(ts.stat) == NILEARN
+    for strategy in NILEARN:
+        masker = NiftiLabelsMasker(labels_img=tmp_path / "labels.nii.gz", strategy=strategy)
+        signals = masker.fit_transform(path)
+        ids = {col: label for col, label in masker.region_ids_.items() if col != "background"}
+        assert len(ids) == signals.shape[1] == int((masks.sum(("x", "y", "z")) > 0).sum())
+        for col, label in ids.items():
+            roi, hemi = (label + 1) // 2 - 1, "LR"[label % 2 == 0]
+            got = ts.sel(stat=strategy).isel(roi=roi).sel(hemisphere=hemi).values
+            np.testing.assert_allclose(got, signals[:, col], rtol=1e-5, atol=1e-5,
+                                       err_msg=strategy)  # fmt: skip
+        if strategy == "mean":
+            single = roi_timeseries(path, volume, strategy).values  # a path, one stat
+            np.testing.assert_array_equal(single, ts.sel(stat=strategy).values)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_atlas_and_in_memory_images_equal_nilearn(tmp_path, subject):
+    """A positive-only label image (a volumetric atlas) given as a nibabel image or a path,
+    the bold as a nibabel image in memory: ROIs over both hemispheres, as nilearn's."""
+    from nilearn.maskers import NiftiLabelsMasker
+
+    t = subject.transform("fullhead")
+    signed = roixr.to_index_volume(roixr.roi_masks(subject, "fullhead"))[0].values
+    atlas = nib.Nifti1Image((np.abs(signed) * 10).astype(np.int16), t.affine)  # 10, 20, ...
+    bold_img = nib.Nifti1Image(series(t.shape, 12, t.affine, seed=7).values, t.affine)
+    masker = NiftiLabelsMasker(labels_img=atlas, strategy="mean")
+    signals = masker.fit_transform(bold_img)
     ids = {col: label for col, label in masker.region_ids_.items() if col != "background"}
-    assert len(ids) == signals.shape[1] == int((masks.sum(("x", "y", "z")) > 0).sum())
-    for col, label in ids.items():
-        roi, hemi = (label + 1) // 2 - 1, "LR"[label % 2 == 0]
-        got = ts.isel(roi=roi).sel(hemisphere=hemi).values
-        np.testing.assert_allclose(got, signals[:, col], rtol=0, atol=1e-5)
+    nib.save(atlas, tmp_path / "atlas.nii.gz")
+    for masks in (atlas, tmp_path / "atlas.nii.gz"):
+        with raise_if_dask_computes():
+            ts = roi_timeseries(bold_img, masks)
+        assert ts.dims == ("roi", "time") and ts.attrs["hemisphere"] == "both"
+        assert list(ts.roi.values) == [str(label) for label in ids.values()]
+        np.testing.assert_allclose(ts.values.T, signals, rtol=1e-5, atol=1e-5)
+    split = roi_timeseries(bold_img, atlas, hemisphere="split")
+    assert np.isnan(split.sel(hemisphere="L")).all()  # positive labels are right
+    named = roi_timeseries(bold_img, atlas, labels={"a": 10, "b": 20})
+    with pytest.raises(FormError, match="no label names"):
+        named.compute()
+
+
+def test_hemisphere_both_is_the_union(bool_masks, fraction_masks):
+    bold = series(bool_masks.shape[2:], 11, bool_masks.attrs["affine"], nan=0.02)
+    for masks in (bool_masks, fraction_masks):
+        union = masks.sum("hemisphere") if masks.dtype != bool else masks.any("hemisphere")
+        both = union.expand_dims(hemisphere=1, axis=1).values
+        for stat in ("mean", "std", "maximum", "count"):
+            got = roi_timeseries(bold, masks, stat, hemisphere="both")
+            assert got.dims == ("roi", "time") and "hemisphere" not in got.coords
+            expected = reference(bold.values, both, stat)[:, 0]
+            np.testing.assert_allclose(got.values, expected, rtol=2e-6, atol=1e-4)
+    volume, _ = roixr.to_index_volume(bool_masks)
+    from_volume = roi_timeseries(bold, volume, hemisphere="both")
+    from_masks = roi_timeseries(bold, bool_masks, hemisphere="both")
+    xr.testing.assert_allclose(from_volume.drop_vars("coverage"), from_masks.drop_vars("coverage"))
+    with pytest.raises(OptionError, match="hemisphere must be"):
+        roi_timeseries(bold, bool_masks, hemisphere="left")
+
+
+def test_stat_names_and_lists(bool_masks):
+    bold = series(bool_masks.shape[2:], 8, bool_masks.attrs["affine"])
+    for short, long in [("std", "standard_deviation"), ("var", "variance"),
+                        ("min", "minimum"), ("max", "maximum")]:  # fmt: skip
+        np.testing.assert_array_equal(roi_timeseries(bold, bool_masks, short).values,
+                                      roi_timeseries(bold, bool_masks, long).values)  # fmt: skip
+    both = roi_timeseries(bold, bool_masks, ["mean", "count"])
+    assert both.dtype == np.float32 and both.attrs["stat"] == ["mean", "count"]
+    np.testing.assert_array_equal(both.sel(stat="count").values,
+                                  roi_timeseries(bold, bool_masks, "count").values)  # fmt: skip
+    with pytest.raises(OptionError, match="twice"):
+        roi_timeseries(bold, bool_masks, ["std", "standard_deviation"])
+    with pytest.raises(OptionError, match="stat must be one of"):
+        roi_timeseries(bold, bool_masks, [])
 
 
 # --- every statistic against numpy -------------------------------------------------------------
