@@ -9,6 +9,7 @@ import pickle
 import shutil
 import time
 import warnings
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -230,6 +231,69 @@ def test_open_nifti_3d_and_bad_ndim(tmp_path):
     write_nifti(tmp_path / "5d.nii", np.ones((2, 2, 2, 2, 2), np.float32), np.eye(4))
     with pytest.raises(BoldError, match="3D or 4D"):
         open_nifti(tmp_path / "5d.nii")
+
+
+def decompressed() -> dict[str, int]:
+    """Bytes this process decompressed per gzipped file (for ``client.run``)."""
+    from roixr.timeseries import reader
+
+    return dict(reader.DECOMPRESSED)
+
+
+def gzipped_series(tmp_path, shape, n_time, affine) -> tuple[Path, np.ndarray]:
+    data = series(shape, n_time, affine, seed=11).values
+    path = write_nifti(tmp_path / "bold.nii.gz", data, affine)
+    return path, data
+
+
+@pytest.mark.parametrize("chunks", [{"time": 5}, {"time": 5, "x": 20, "z": 4}])
+@pytest.mark.parametrize("scheduler", ["threads", "sync"])
+def test_gzip_decompressed_once(tmp_path, bool_masks, chunks, scheduler):
+    """Ten time chunks of a .nii.gz: each decompressed byte is decompressed once."""
+    from roixr.timeseries import reader
+
+    affine = np.asarray(bool_masks.attrs["affine"])
+    path, data = gzipped_series(tmp_path, bool_masks.shape[2:], 50, affine)
+    bold = open_nifti(path, chunks=chunks)
+    assert len(bold.chunks[3]) == 10
+    before = reader.DECOMPRESSED[str(path)]
+    with dask.config.set(scheduler=scheduler):
+        ts = roi_timeseries(bold, bool_masks, ["mean", "maximum"]).compute()
+        assert reader.DECOMPRESSED[str(path)] - before == 352 + data.nbytes  # header + data
+        np.testing.assert_array_equal(bold.values, data)  # whole chunks and slices of them
+    assert reader.DECOMPRESSED[str(path)] - before == 2 * (352 + data.nbytes)
+    np.testing.assert_allclose(ts.sel(stat="mean").values,
+                               reference(data, bool_masks.values, "mean"), rtol=1e-5)  # fmt: skip
+
+
+def test_gzip_decompressed_once_on_a_cluster(tmp_path, bool_masks, client):
+    """On two worker processes the chunks of a file follow their stream's worker."""
+    affine = np.asarray(bool_masks.attrs["affine"])
+    path, data = gzipped_series(tmp_path, bool_masks.shape[2:], 50, affine)
+    ts = roi_timeseries(open_nifti(path, chunks=5), bool_masks)
+    result = client.compute(ts).result()
+    counts = [c.get(str(path), 0) for c in client.run(decompressed).values()]
+    assert sum(counts) == 352 + data.nbytes, counts
+    np.testing.assert_allclose(result.values, reference(data, bool_masks.values, "mean"),
+                               rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4", "<i2", "<f8"])
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz"])
+def test_reader_equals_nibabel(tmp_path, dtype, ext):
+    """Byte orders, integer scaling and float64, plain and gzipped, as nibabel reads them."""
+    data = (np.random.default_rng(2).standard_normal((5, 4, 3, 9)) * 300).astype(dtype)
+    img = nib.Nifti1Image(data, np.eye(4))
+    if dtype == "<i2":
+        img.header.set_slope_inter(0.25, -7.0)
+    nib.save(img, tmp_path / f"b{ext}")
+    expected = np.asarray(nib.load(tmp_path / f"b{ext}").get_fdata(), np.float32)
+    for chunks in (2, {"time": 4, "y": 3}):
+        got = open_nifti(tmp_path / f"b{ext}", chunks=chunks).values
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+    in_memory = nib.Nifti1Image(expected, np.eye(4))
+    np.testing.assert_array_equal(open_nifti(in_memory).values, expected)
+    assert "source" not in open_nifti(in_memory).attrs
 
 
 # --- parity with nilearn -----------------------------------------------------------------------

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
+from dask.core import flatten
+from dask.delayed import Delayed
+from dask.highlevelgraph import HighLevelGraph
 from nibabel.spatialimages import SpatialImage
 
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
@@ -275,11 +277,15 @@ def _weights(rois: _Rois, n_hemi: int) -> Any:
         lead = 0
     starts = [tuple(s.start for s in sl[lead:]) for sl in da.core.slices_from_chunks(data.chunks)]
     shape = tuple(int(source.sizes[d]) for d in SPATIAL)
-    parts = [
-        dask.delayed(entries, pure=True)(block, start, shape)
-        for block, start in zip(data.to_delayed().ravel(), starts, strict=True)
-    ]
-    return dask.delayed(assemble, pure=True)(parts, len(rois.names), n_hemi)
+    token = tokenize(data.name, n_hemi, rois.indices)
+    name, parts = f"roi-weights-{token}", f"roi-entries-{token}"
+    graph: dict[Any, Any] = {
+        (parts, n): (entries, key, start, shape)
+        for n, (key, start) in enumerate(zip(flatten(data.__dask_keys__()), starts, strict=True))
+    }
+    graph[name] = (assemble, list(graph), len(rois.names), n_hemi)
+    layers = HighLevelGraph.from_collections(name, graph, dependencies=[data])
+    return Delayed(name, layers)  # a graph written out: dask.delayed would cull the masks'
 
 
 def _bold_data(bold: xr.DataArray) -> da.Array:
