@@ -32,7 +32,7 @@ from roixr.timeseries.reduction import Float32Proxy
 __all__ = ["open_nifti"]
 
 TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6, "unknown": 1.0}
-AUTO_CHUNK_BYTES = 32 * 2**20  # chunks="auto": small enough that a few in flight stay small
+AUTO_CHUNK_BYTES = 8 * 2**20  # chunks="auto": a few chunks in flight per core stay small
 
 
 def _nifti_chunks(chunks: Any, shape: tuple[int, ...], dims: tuple[str, ...]):
@@ -134,7 +134,7 @@ def open_nifti(
         A 3D or 4D image nibabel reads (``.nii``, ``.nii.gz``, ...), or a nibabel image
         (in memory, or loaded from a file and read from it lazily).
     chunks : "auto", int, dict or tuple, default "auto"
-        Chunks of the last axis (time; z for a 3D image) when ``"auto"`` (about 32 MiB, or
+        Chunks of the last axis (time; z for a 3D image) when ``"auto"`` (about 8 MiB, or
         dask's ``array.chunk-size`` if smaller) or an int (volumes per chunk); the other
         axes are whole. A dict keyed by dim name, or a tuple, chunks any axis (dims left out
         of a dict are whole). A gzipped file is decompressed once, in one sequential pass,
