@@ -18,7 +18,13 @@ from roixr.errors import SubjectFileNotFoundError, SurfaceError
 from roixr.io.images import load_volume
 from roixr.io.surfaces import Surface, read_surface
 
-__all__ = ["read_any_surface", "read_freesurfer_surface", "tkr_to_scanner", "vox2ras_tkr"]
+__all__ = [
+    "read_any_surface",
+    "read_freesurfer_surface",
+    "read_patch",
+    "tkr_to_scanner",
+    "vox2ras_tkr",
+]
 
 
 def read_freesurfer_surface(path: Path) -> Surface:
@@ -52,6 +58,44 @@ def read_freesurfer_surface(path: Path) -> Surface:
             f"{path} has triangles indexing vertex {int(polys.max())} but only {len(points)} "
             "vertices. The file is corrupt; re-create it."
         )
+    return Surface(points=points, polys=polys, source=str(path))
+
+
+def read_patch(path: Path, white: Surface) -> Surface:
+    """A FreeSurfer flat patch (``lh.full.flat.patch.3d``) as a surface on all vertices.
+
+    The patch's vertices keep their flat coordinates (others are placed at 0); its
+    triangles are those of ``white`` whose three vertices are all in the patch, as pycortex
+    builds a flatmap from a patch.
+
+    Raises
+    ------
+    SurfaceError
+        If the file is not a FreeSurfer patch or names vertices ``white`` does not have.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = np.fromfile(f, ">i4", 2)
+            if header.size != 2 or header[0] != -1:
+                raise ValueError("no patch header (-1, n)")
+            rec = np.fromfile(f, np.dtype([("i", ">i4"), ("xyz", ">f4", 3)]), int(header[1]))
+        if rec.size != header[1]:
+            raise ValueError(f"{rec.size} of {int(header[1])} vertices")
+    except Exception as err:
+        raise SurfaceError(
+            f"cannot read {path} as a FreeSurfer patch ({type(err).__name__}: {err})."
+        ) from None
+    vno = np.abs(rec["i"].astype(np.int64)) - 1
+    if vno.size and (vno.min() < 0 or vno.max() >= white.n_vertices):
+        raise SurfaceError(
+            f"{path} names vertex {int(vno.max())} but the white surface has "
+            f"{white.n_vertices}; the patch belongs to other surfaces."
+        )
+    points = np.zeros((white.n_vertices, 3), dtype=np.float32)
+    points[vno] = rec["xyz"]
+    inside = np.zeros(white.n_vertices, dtype=bool)
+    inside[vno] = True
+    polys = white.polys[inside[white.polys].all(axis=1)]
     return Surface(points=points, polys=polys, source=str(path))
 
 

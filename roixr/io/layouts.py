@@ -22,14 +22,20 @@ from typing import Any
 import numpy as np
 
 from roixr.errors import SubjectFileNotFoundError, SubjectNotFoundError, TransformNotFoundError
-from roixr.io.freesurfer import read_any_surface, read_freesurfer_surface, tkr_to_scanner
+from roixr.io.freesurfer import (
+    read_any_surface,
+    read_freesurfer_surface,
+    read_patch,
+    tkr_to_scanner,
+)
 from roixr.io.surfaces import Surface, read_surface
 from roixr.io.transforms import Transform, identity_transform, read_transform
 
 __all__ = ["FreeSurferLayout", "Layout", "PycortexLayout", "SurfacesLayout"]
 
 _PYCORTEX_FILES = {"white": "wm", "pial": "pia", "flat": "flat", "inflated": "inflated"}
-_FS_FILES = {"white": "white", "pial": "pial", "inflated": "inflated"}
+_FS_FILES = {"white": "white", "pial": "pial", "inflated": "inflated",
+             "flat": "full.flat.patch.3d"}  # fmt: skip
 HEMIS = ("lh", "rh")
 
 
@@ -233,11 +239,9 @@ class FreeSurferLayout(Layout):
         return any((self.path / "surf" / f"{h}.{_FS_FILES[kind]}").is_file() for h in HEMIS)
 
     def read_surface(self, kind: str, hemi: str) -> Surface:
-        if kind not in _FS_FILES:
-            raise SubjectFileNotFoundError(
-                f"FreeSurfer subject {self.name!r} has no {kind} surface in roixr (flat patches "
-                "are not read). ROIs drawn on a flatmap need a pycortex subject."
-            )
+        if kind == "flat":  # the patch pycortex imports a flatmap from
+            white = read_freesurfer_surface(self.path / "surf" / f"{hemi}.white")
+            return read_patch(self.path / "surf" / f"{hemi}.{_FS_FILES[kind]}", white)
         return read_freesurfer_surface(self.path / "surf" / f"{hemi}.{_FS_FILES[kind]}")
 
     @property
