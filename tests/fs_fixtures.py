@@ -94,8 +94,8 @@ def disjoint(rois: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.n
     return out
 
 
-COLORS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (30, 200, 200),
-          (200, 30, 200), (120, 60, 10), (10, 60, 120), (90, 90, 90), (250, 128, 0)]  # fmt: skip
+# distinct colours: an annotation identifies labels by colour
+COLORS = [((i * 37) % 256, (i * 91) % 256, 100 + i) for i in range(150)]
 
 
 def label_values(rois, n: dict[str, int]) -> dict[str, np.ndarray]:
@@ -111,7 +111,7 @@ def write_annot(rois, n: dict[str, int], folder: Path, name: str) -> tuple[Path,
     """``lh.<name>.annot`` / ``rh.<name>.annot`` with ``unknown`` at index 0."""
     values = label_values(rois, n)
     names = ["unknown", *rois]
-    ctab = np.array([(25, 5, 25, 0, 0)] + [(*COLORS[i % 10], 0, 0) for i in range(len(rois))])
+    ctab = np.array([(25, 5, 25, 0, 0)] + [(*COLORS[i], 0, 0) for i in range(len(rois))])
     out = []
     for h in HEMIS:
         path = folder / f"{h}.{name}.annot"
@@ -123,7 +123,7 @@ def write_annot(rois, n: dict[str, int], folder: Path, name: str) -> tuple[Path,
 def _label_table(rois) -> nib.gifti.GiftiLabelTable:
     table = nib.gifti.GiftiLabelTable()
     for key, (name, rgb) in enumerate([("???", (0, 0, 0))] + [
-        (n, COLORS[i % 10]) for i, n in enumerate(rois)
+        (n, COLORS[i]) for i, n in enumerate(rois)
     ]):  # fmt: skip
         label = nib.gifti.GiftiLabel(key, *(c / 255 for c in rgb), 1.0)
         label.label = name
@@ -154,7 +154,7 @@ def write_cifti_labels(rois, n: dict[str, int], medial: dict[str, np.ndarray], p
         keep["lh"], n["lh"], "CortexLeft"
     ) + nib.cifti2.BrainModelAxis.from_surface(keep["rh"], n["rh"], "CortexRight")
     table = {0: ("???", (0.0, 0.0, 0.0, 0.0))}
-    table |= {i + 1: (name, (*(c / 255 for c in COLORS[i % 10]), 1.0))
+    table |= {i + 1: (name, (*(c / 255 for c in COLORS[i]), 1.0))
               for i, name in enumerate(rois)}  # fmt: skip
     labels = nib.cifti2.LabelAxis(["rois"], [table])
     data = np.concatenate([values["lh"][keep["lh"]], values["rh"][keep["rh"]]])[None, :]
