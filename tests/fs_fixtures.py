@@ -199,7 +199,9 @@ def write_fsl(a2f: np.ndarray, func: Path, anat: Path, path: Path) -> Path:
     full precision (FLIRT's own files carry fewer digits)."""
     from nitransforms.io.fsl import FSLLinearTransform
 
-    tf = FSLLinearTransform.from_ras(a2f, moving=nib.load(str(func)), reference=nib.load(str(anat)))
+    tf = FSLLinearTransform.from_ras(
+        a2f, moving=nib.load(str(func)), reference=nib.load(str(anat))
+    )
     params = tf.structarr["parameters"]
     path.write_text("\n".join(" ".join(f"{v:.17g}" for v in row) for row in params) + "\n")
     return path

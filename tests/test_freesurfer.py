@@ -89,9 +89,7 @@ def assert_same(a: xr.DataArray, b: xr.DataArray) -> None:
 @pytest.fixture(scope="module")
 def reference_masks(fs):
     """S1's pycortex layout, SVG ROIs, ``fullhead``: the answer, per sampler."""
-    return {
-        str(s): roixr.roi_masks(fs["s1"], "fullhead", list(fs["rois"]), s) for s in SAMPLERS
-    }
+    return {str(s): roixr.roi_masks(fs["s1"], "fullhead", list(fs["rois"]), s) for s in SAMPLERS}
 
 
 def test_orig_tkr_relation(fs):
