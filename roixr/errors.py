@@ -161,3 +161,21 @@ class UnverifiedGridWarning(RoixrWarning):
 
 class MetadataWarning(RoixrWarning):
     """A file lacks metadata roixr would use (a repetition time...); a default was taken."""
+
+
+# --- inputs beyond pycortex (issue 11) ----------------------------------------------------
+
+
+class RoiSourceError(RoixrError, ValueError):
+    """An ROI source (an annotation, label, GIfTI or CIFTI file...) is unreadable or unknown."""
+
+
+class VertexCountError(RoiSourceError):
+    """An ROI file's vertex count does not match the subject's surfaces."""
+
+
+class RegistrationError(TransformError):
+    """A registration file does not parse, or its geometry contradicts the images given."""
+
+
+__all__ += ["RegistrationError", "RoiSourceError", "VertexCountError"]
