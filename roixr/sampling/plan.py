@@ -108,9 +108,10 @@ def make_plan(
     """Check a request and read what its chunk routine needs.
 
     Parameters are those of :func:`roixr.roi_masks` (``xfm``: a transform's name, a
-    ``(reference_image, registration)`` pair, or a :class:`~roixr.io.Transform`); ``drop_vertexless`` leaves out ROIs without vertices (the
-    part of ``exclude_empty_rois`` known before sampling); ``stacklevel`` points warnings
-    at the caller of the public function.
+    ``(reference_image, registration)`` pair, or a :class:`~roixr.io.Transform`);
+    ``drop_vertexless`` leaves out ROIs without vertices (the part of
+    ``exclude_empty_rois`` known before sampling); ``stacklevel`` points warnings at the
+    caller of the public function.
 
     Raises
     ------
