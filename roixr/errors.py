@@ -161,3 +161,31 @@ class UnverifiedGridWarning(RoixrWarning):
 
 class MetadataWarning(RoixrWarning):
     """A file lacks metadata roixr would use (a repetition time...); a default was taken."""
+
+
+# --- added for stores that know what they hold (issue 10) --------------------------------
+
+
+class ForeignStoreError(StoreError):
+    """The path is not a zarr store, or a zarr store that roixr did not write."""
+
+
+class StoreKindError(StoreError):
+    """A cohort store was opened as a single store, or a single store as a cohort."""
+
+
+class CohortMismatchError(CohortError, ValueError):
+    """Subjects were to be added to a cohort store with other options than the store's."""
+
+
+class IncompleteCohortWarning(RoixrWarning):
+    """A cohort store was opened with subjects that failed or whose write did not finish;
+    only the complete subjects are in the tree."""
+
+
+__all__ += [
+    "CohortMismatchError",
+    "ForeignStoreError",
+    "IncompleteCohortWarning",
+    "StoreKindError",
+]
