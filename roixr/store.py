@@ -92,7 +92,7 @@ def provenance(obj: xr.DataArray) -> dict[str, Any]:
     elif "flag_meanings" in obj.attrs:
         out["rois"] = str(obj.attrs["flag_meanings"]).split()
     out.setdefault("roixr_version", __version__)
-    out["written"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    out["written"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return out
 
 
@@ -153,7 +153,7 @@ def to_zarr(
             f"{_where(path, group)} already exists; roixr never overwrites a store unless "
             "asked. Pass mode='w' to replace it, or choose another path."
         )
-    if exists and group is None and _kind(path) == COHORT:
+    if exists and group is None and store_kind(path) == COHORT:
         raise StoreKindError(
             f"{path} is a cohort store (roixr.write_cohort); mode='w' would replace all its "
             "subjects by one. Write to another path, or delete the cohort first."
@@ -207,11 +207,11 @@ def _swap(_written, tmp: str, target: str) -> str:
 # --- what a store is -----------------------------------------------------------------------
 
 
-def _is_zarr(path: Path) -> bool:
+def is_zarr(path: Path) -> bool:
     return any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zarray"))
 
 
-def _attrs(path: Path, group: str | None = None) -> dict[str, Any]:
+def group_attrs(path: Path, group: str | None = None) -> dict[str, Any]:
     try:
         g = zarr.open_group(str(path), path=group or "", mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
@@ -219,9 +219,9 @@ def _attrs(path: Path, group: str | None = None) -> dict[str, Any]:
     return dict(g.attrs)
 
 
-def _kind(path: Path, group: str | None = None) -> str | None:
+def store_kind(path: Path, group: str | None = None) -> str | None:
     """``"roi_masks"``, ``"roi_index"``, ``"cohort"``, or None (not written by roixr)."""
-    attrs = _attrs(path, group)
+    attrs = group_attrs(path, group)
     if KIND in attrs:
         return str(attrs[KIND])
     if attrs.get("roixr_cohort"):  # written by roixr < 0.2
@@ -242,9 +242,9 @@ def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, 
         zarr store roixr did not write.
     """
     path = Path(store)
-    attrs = _attrs(path, group)
+    attrs = group_attrs(path, group)
     return {
-        "kind": _kind(path, group),
+        "kind": store_kind(path, group),
         "complete": bool(attrs.get(COMPLETE, False)),
         "provenance": dict(attrs.get(PROVENANCE, {})),
     }
@@ -252,7 +252,7 @@ def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, 
 
 def is_complete(store: str | os.PathLike, group: str | None = None) -> bool:
     """Whether the store (or one of its groups) was completely written."""
-    return bool(_attrs(Path(store), group).get(COMPLETE, False))
+    return bool(group_attrs(Path(store), group).get(COMPLETE, False))
 
 
 def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
@@ -276,15 +276,14 @@ def check_store(path: Path, group: str | None, *, opener: str) -> str:
     target = path if group is None else path / group
     if not target.exists():
         raise StoreNotFoundError(
-            f"no zarr store at {where}. Check the path, or write one with "
-            "masks.roixr.to_zarr()."
+            f"no zarr store at {where}. Check the path, or write one with masks.roixr.to_zarr()."
         )
-    if not target.is_dir() or not _is_zarr(target):
+    if not target.is_dir() or not is_zarr(target):
         raise ForeignStoreError(
             f"{where} is not a zarr store (no zarr.json in it). Give {opener} the folder "
             "that masks.roixr.to_zarr() or roixr.write_cohort() wrote."
         )
-    kind = _kind(path, group)
+    kind = store_kind(path, group)
     if kind is None:
         raise ForeignStoreError(
             f"{where} is a zarr store that roixr did not write (it has no roixr_kind "

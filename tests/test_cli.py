@@ -61,7 +61,7 @@ def test_cohort_command(synth_dir, tmp_path, capsys):
     assert "2 subject(s) written" in capsys.readouterr().out
     assert set(roixr.open_cohort(store).children) == {"a", "b"}
     listing.write_text(f"a {synth_dir} fullhead\nc {synth_dir} nope\n")
-    assert main(["-q", "cohort", str(listing), "--out", str(store)]) == 4
+    assert main(["-q", "cohort", str(listing), "--out", str(store), "--sampler", "thin"]) == 4
     assert "no transform 'nope'" in capsys.readouterr().err
     listing.write_text("a b\n")
     assert main(["cohort", str(listing), "--out", str(store)]) == 1
