@@ -41,8 +41,8 @@ class GridColumns:
     left : ndarray
         ``(m,)`` bool: the voxel is in the left hemisphere.
     coverage : ndarray
-        ``(n_rows,)`` percent of each row's vertices found in the volume (NaN for 'Cortex'
-        and ROIs without vertices).
+        ``(n_rows,)`` percent of each row's vertices inside the volume's field of view (NaN
+        for 'Cortex' and ROIs without vertices).
     shape : tuple of int
         The grid's ``(x, y, z)`` shape.
     """
@@ -98,7 +98,7 @@ def run(plan: Plan, prepared: Any = _UNSET) -> GridColumns:
     cols = sample_chunk(
         plan.surfaces, plan.table, plan.sampler, plan.options, chunk, prepared, workers=-1
     )
-    cov = coverage(plan.table, [cols.found])
+    cov = coverage(plan.table, plan.surfaces.fiducial, plan.coord, plan.shape)
     if plan.options.cortex:  # 'Cortex' has no vertices of its own
         cov = np.append(cov, np.nan)
     return GridColumns(cols.voxels, cols.values, cols.left, cov, plan.shape)

@@ -84,14 +84,30 @@ def apply_options(
     return voxels, values, _left(result, surfaces, chunk, used, workers)
 
 
-def coverage(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
-    """Percent of each ROI's vertices found in the volume (NaN for ROIs without vertices)."""
-    hit = np.zeros(table.n_vertices, dtype=bool)
-    for f in found:
-        hit[f] = True
-    members = table.members
+def coverage(
+    table: RoiTable, fiducial: np.ndarray, coord: np.ndarray, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """Percent of each ROI's vertices inside the grid's field of view (NaN without vertices).
+
+    A vertex is inside when its fiducial position, mapped to voxel coordinates by
+    ``coord``, lies within ``[-0.5, n - 0.5)`` on each axis: inside the volume's voxels.
+    The same meaning for every sampler, computed from the geometry alone (no sampling).
+
+    Parameters
+    ----------
+    table : RoiTable
+    fiducial : ndarray
+        ``(n_vertices, 3)`` fiducial positions (mm).
+    coord : ndarray
+        4×4 surface mm → voxel matrix.
+    shape : tuple of int
+        The grid's shape.
+    """
+    coord = np.asarray(coord, dtype=float)
+    ijk = np.asarray(fiducial, dtype=float) @ coord[:3, :3].T + coord[:3, 3]
+    inside = np.all((ijk >= -0.5) & (ijk < np.asarray(shape, dtype=float) - 0.5), axis=1)
     n = table.counts().astype(float)
-    got = np.asarray(members.astype(np.int64) @ hit.astype(np.int64)).ravel()
+    got = np.asarray(table.members.astype(np.int64) @ inside.astype(np.int64)).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         return got / n * 100
 
