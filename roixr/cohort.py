@@ -28,6 +28,7 @@ from roixr.errors import (
     IncompleteCohortWarning,
     IncompleteStoreError,
     OptionError,
+    OutputPathError,
     RoixrError,
     StoreError,
     StoreKindError,
@@ -165,7 +166,7 @@ def _open_root(path: Path, options: dict[str, Any]) -> None:
     if path.exists() and not path.is_dir():
         raise StoreError(f"{path} is a file; give write_cohort a folder for the cohort store")
     if not path.parent.is_dir():
-        raise StoreNotFoundError(
+        raise OutputPathError(
             f"the folder {path.parent} for the cohort store {path.name!r} does not exist; "
             "create it first."
         )

@@ -189,3 +189,11 @@ __all__ += [
     "IncompleteCohortWarning",
     "StoreKindError",
 ]
+
+
+class OutputPathError(RoixrError, FileNotFoundError):
+    """An output's folder does not exist, or its name cannot be written (roixr never
+    creates parent folders)."""
+
+
+__all__ += ["OutputPathError"]

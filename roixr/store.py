@@ -33,6 +33,7 @@ from roixr._version import __version__
 from roixr.errors import (
     ForeignStoreError,
     IncompleteStoreError,
+    OutputPathError,
     StoreError,
     StoreExistsError,
     StoreKindError,
@@ -132,7 +133,7 @@ def to_zarr(
         If the store exists and ``mode="w-"``.
     StoreKindError
         If ``mode="w"`` would replace a cohort store by a single store.
-    StoreNotFoundError
+    OutputPathError
         If the parent folder does not exist.
     """
     name = _check_kind(obj)
@@ -142,7 +143,7 @@ def to_zarr(
             f"mode must be 'w-' (refuse an existing store) or 'w' (replace it), got {mode!r}"
         )
     if not path.parent.is_dir():
-        raise StoreNotFoundError(
+        raise OutputPathError(
             f"the folder {path.parent} for the store {path.name!r} does not exist; create it "
             "first (roixr does not create parent folders, so a typo cannot scatter stores)."
         )
