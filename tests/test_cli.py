@@ -18,7 +18,7 @@ def test_demo_in_a_subprocess(tmp_path):
     cmd = [sys.executable, "-m", "roixr", "demo", "--out", str(tmp_path / "d.zarr")]
     out = subprocess.run(cmd,
                          capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
-    assert "CURVY" in out.stdout and "coverage" in out.stdout
+    assert "CURVY" in out.stdout and "% in FOV" in out.stdout
     assert roixr.open_roi_masks(tmp_path / "d.zarr").sizes["roi"] == 6
     assert "Warning" not in out.stderr
 
