@@ -437,8 +437,10 @@ def to_index_volume(
         raise FormError(f"overlap must be 'raise' or 'last'; got {overlap!r}.")
     if masks.dtype != bool:
         raise FormError(
-            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Threshold them "
-            "first: to_index_volume(masks > t), or roi_masks(..., threshold=t)."
+            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Build them with "
+            "roi_masks(..., threshold=t), which thresholds and then drops voxels claimed by "
+            "several ROIs; masks > t keeps such voxels in both ROIs (then pass "
+            "overlap='last')."
         )
     names = roi_names(masks)
     dtype = index_dtype(len(names))

@@ -42,13 +42,16 @@ def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtyp
     limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size")) // max(2 * n_out, 1)
     per_core = int(np.prod(shape)) * dtype.itemsize // (2 * (os.cpu_count() or 1))
     try:
-        return da.core.normalize_chunks(
+        out = da.core.normalize_chunks(
             chunks, shape, dtype=dtype, limit=max(min(limit, per_core), 1)
         )
+        if any(c <= 0 for axis in out for c in axis) and np.prod(shape):
+            raise ValueError("chunk sizes must be positive")
+        return out
     except (ValueError, TypeError, ZeroDivisionError) as err:
         raise OptionError(
             f"invalid chunks {chunks!r} for the grid {shape}: {err}. Use 'auto', an int, a "
-            "3-tuple, or a dict keyed by 'x', 'y', 'z'."
+            "3-tuple, or a dict keyed by 'x', 'y', 'z' (sizes > 0, or -1 for a whole axis)."
         ) from None
 
 

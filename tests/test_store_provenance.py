@@ -80,7 +80,9 @@ def test_opening_tells_stores_apart(small, tmp_path):
     (folder / "notes.txt").write_text("hi")
     with pytest.raises(ForeignStoreError, match=r"plain is not a zarr store \(no zarr.json"):
         roixr.open_roi_masks(folder)
-    xr.Dataset({"a": ("x", np.zeros(3))}).to_zarr(tmp_path / "x.zarr", zarr_format=3, consolidated=False)
+    xr.Dataset({"a": ("x", np.zeros(3))}).to_zarr(
+        tmp_path / "x.zarr", zarr_format=3, consolidated=False
+    )
     with pytest.raises(ForeignStoreError, match="zarr store that roixr did not write"):
         roixr.open_roi_masks(tmp_path / "x.zarr")
     with pytest.raises(ForeignStoreError, match="zarr store that roixr did not write"):
@@ -158,9 +160,7 @@ def test_cohort_with_a_failing_subject_opens_the_good_ones(client, tmp_path, syn
     assert roixr.write_cohort(fixed, store, client=client, rois=["V1"]) == ["bad"]
     assert set(roixr.open_cohort(store, strict=True).children) == {"good", "bad"}
     # redo a complete subject on demand, then drop one
-    assert roixr.write_cohort(fixed, store, client=client, rois=["V1"], redo=["good"]) == [
-        "good"
-    ]
+    assert roixr.write_cohort(fixed, store, client=client, rois=["V1"], redo=["good"]) == ["good"]
     drop_subjects(store, ["bad"])
     assert set(roixr.open_cohort(store, strict=True).children) == {"good"}
     with pytest.raises(roixr.errors.OptionError, match="holds no subject"):
