@@ -151,6 +151,11 @@ def read_overlays(path: str | os.PathLike) -> Overlays:
             f"{path} is not well-formed XML ({err}); the file may be truncated or corrupted. "
             "Restore it from a backup or re-save it from Inkscape."
         ) from None
+    except (OSError, ValueError) as err:  # lxml: bad bytes for the declared encoding
+        raise OverlayError(
+            f"{path} cannot be read as XML ({err}); the file may be corrupted. Restore it "
+            "from a backup or re-save it from Inkscape."
+        ) from None
     if root.tag != f"{{{SVG_NS}}}svg":
         raise OverlayError(
             f"{path} is not an SVG document (root element {root.tag!r}); expected <svg> in "
