@@ -11,7 +11,7 @@ from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
 from roixr.sampling.surfaces import Surfaces
 
-__all__ = ["CORTEX", "Options", "apply_options", "coverage"]
+__all__ = ["CORTEX", "Options", "apply_options", "coverage", "found_share"]
 
 CORTEX = "Cortex"
 _SUM_TOL = 1e-9
@@ -108,6 +108,20 @@ def coverage(
     inside = np.all((ijk >= -0.5) & (ijk < np.asarray(shape, dtype=float) - 0.5), axis=1)
     n = table.counts().astype(float)
     got = np.asarray(table.members.astype(np.int64) @ inside.astype(np.int64)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return got / n * 100
+
+
+def found_share(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
+    """pycortex's own measure: percent of each ROI's vertices that some voxel's sampling
+    found (the nearest vertex of a voxel, or a vertex mapped into one); NaN without
+    vertices. Only the drop-in uses it, to give pycortex's warnings; the masks' ``coverage``
+    is :func:`coverage`."""
+    hit = np.zeros(table.n_vertices, dtype=bool)
+    for f in found:
+        hit[f] = True
+    n = table.counts().astype(float)
+    got = np.asarray(table.members.astype(np.int64) @ hit.astype(np.int64)).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         return got / n * 100
 
