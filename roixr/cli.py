@@ -3,15 +3,20 @@
 Commands::
 
     roixr demo [--out STORE]                  masks for the embedded synthetic subject, to zarr
-    roixr masks SUBJECT XFM --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
+    roixr masks SUBJECT [XFM] --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
+        [--freesurfer] [--source SPEC ...] [--reference IMG --registration FILE|identity]
     roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] [--redo NAME ...] ...
     roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects
     roixr timeseries BOLD MASKS --out FILE.csv [--stat mean]
     roixr verts SUBJECT [--rois R ...]        vertex counts of the ROIs
 
-``LIST`` is a text file with one subject a line: ``name subject xfm`` (whitespace or comma
-separated; ``#`` starts a comment). Every output name is checked before anything is
-computed; roixr never creates parent folders. Errors are one line on stderr, never a
+``LIST`` is a text file with one subject a line: ``name subject xfm [source ...]``
+(whitespace or comma separated; ``#`` starts a comment). ``subject`` is a pycortex subject
+(folder or name) or ``fs:DIR`` for a FreeSurfer subject directory; ``xfm`` is a transform
+name or ``REFERENCE+REGISTRATION`` (a reference image and a registration file, or
+``identity``); ``source``, if given, is that subject's own ROI source (as ``--source``).
+Every output name is checked before anything is computed; roixr never creates parent
+folders. Errors are one line on stderr, never a
 traceback, and speak in flags. Exit codes say what failed:
 
 == ====================================================================
@@ -57,6 +62,7 @@ _FLAGS = [
     (r"mode='w'", "--overwrite"),
     (r"fail_for_missing_rois=False", "--skip-missing-rois"),
     (r"[Pp]ass overlay_file=", "pass --overlay-file"),
+    (r"\bsource=", "--source "),
     (r"threshold=", "--threshold "),
     (r"\bsampler=", "--sampler "),
     (r"\brois=", "--rois "),
@@ -122,11 +128,56 @@ def _mask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-missing-rois", action="store_true",
                    help="warn about missing ROIs instead of failing")  # fmt: skip
     p.add_argument("--overlay-file", help="another overlays SVG instead of overlays.svg")
+    p.add_argument("--source", nargs="+", metavar="SPEC",
+                   help="ROI source: an overlays .svg, an annotation name (aparc), an lh rh "
+                        "pair of .annot or .label.gii files, .label files, a .dlabel.nii",
+                   )  # fmt: skip
     p.add_argument("--chunks", type=_positive, help="chunk size over x, y, z (default: auto)")
+
+
+def _source(spec: list[str] | None):
+    """--source values as roi_masks takes them: one value, or a list (pairs, .label files)."""
+    if not spec:
+        return None
+    if len(spec) == 1 and not spec[0].endswith(".label"):
+        return spec[0]
+    return tuple(spec) if len(spec) == 2 and not spec[0].endswith(".label") else list(spec)
+
+
+def _subject(text: str, freesurfer: bool = False):
+    """A subject argument: ``fs:DIR`` (or ``--freesurfer``) for a FreeSurfer directory."""
+    if text.startswith("fs:"):
+        text, freesurfer = text[3:], True
+    if not freesurfer:
+        return text
+    from roixr.io.subject import Subject
+
+    return Subject.from_freesurfer(text)
+
+
+def _xfm(text: str | None, reference: str | None, registration: str | None, invert: bool):
+    """The transform: a name, or a (reference, registration) pair from the flags or the
+    ``REFERENCE+REGISTRATION`` form."""
+    if text is not None and "+" in text and reference is None:
+        reference, registration = text.split("+", 1)
+        text = None
+    if reference is None and registration is None:
+        if text is None:
+            raise _Usage("give a transform name (XFM), or --reference IMG --registration FILE")
+        return text
+    if text is not None:
+        raise _Usage(f"give either a transform name ({text!r}) or --reference/--registration")
+    if reference is None or registration is None:
+        raise _Usage("--reference and --registration go together (use --registration identity "
+                     "for data already in the anatomical space)")  # fmt: skip
+    from roixr.io.registration import Registration
+
+    return (reference, Registration(registration, invert=True if invert else None))
 
 
 def _options(args: argparse.Namespace) -> dict:
     return {
+        "source": _source(args.source),
         "rois": args.rois,
         "sampler": args.sampler,
         "threshold": args.threshold,
@@ -196,7 +247,9 @@ def _masks(args: argparse.Namespace) -> None:
     out = _check_output(args.out, "--out", args.overwrite)
     nifti = args.nifti and _check_output(args.nifti, "--nifti", args.overwrite,
                                          (".nii", ".nii.gz"))  # fmt: skip
-    masks = roi_masks(args.subject, args.xfm, **_options(args))
+    subject = _subject(args.subject, args.freesurfer)
+    xfm = _xfm(args.xfm, args.reference, args.registration, args.invert_registration)
+    masks = roi_masks(subject, xfm, **_options(args))
     _write(masks, out, args.overwrite, args.quiet)
     if nifti:
         from roixr.nifti import to_nifti
@@ -224,14 +277,19 @@ def _read_list(path: str) -> dict:
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 3:
+        if len(parts) < 3:
             raise _Usage(
-                f"{listing}, line {n}: expected 'name subject xfm', got {line!r}. Write one "
-                "subject a line: its name in the store, its folder (or name) and transform."
+                f"{listing}, line {n}: expected 'name subject xfm [source ...]', got {line!r}. "
+                "Write one subject a line: its name in the store, its folder (or name, or "
+                "fs:DIR), its transform (or REFERENCE+REGISTRATION) and optionally its source."
             )
         if parts[0] in subjects:
             raise _Usage(f"{listing}, line {n}: the name {parts[0]!r} is listed twice")
-        subjects[parts[0]] = (parts[1], parts[2])
+        xfm = _xfm(parts[2], None, None, False)
+        value: tuple = (_subject(parts[1]), xfm)
+        if len(parts) > 3:
+            value = (*value, _source(parts[3:]))
+        subjects[parts[0]] = value
     if not subjects:
         raise _Usage(f"{listing} lists no subjects; write 'name subject xfm' lines")
     return subjects
@@ -388,8 +446,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     masks = sub.add_parser("masks", help="one subject's masks to a zarr store (and NIfTI)")
-    masks.add_argument("subject", help="subject folder or name")
-    masks.add_argument("xfm", help="transform name")
+    masks.add_argument("subject", help="subject folder or name (fs:DIR: FreeSurfer)")
+    masks.add_argument("xfm", nargs="?", help="transform name (or use --reference)")
+    masks.add_argument("--freesurfer", action="store_true",
+                       help="SUBJECT is a FreeSurfer subject directory")  # fmt: skip
+    masks.add_argument("--reference", metavar="IMG", help="functional reference image")
+    masks.add_argument("--registration", metavar="FILE",
+                       help="registration of --reference to the anatomy: .lta, register.dat, "
+                            "FSL .mat, ITK/ANTs .txt/.h5, or identity")  # fmt: skip
+    masks.add_argument("--invert-registration", action="store_true",
+                       help="take the registration the other way round")  # fmt: skip
     masks.add_argument("--out", required=True, help="zarr store to write")
     masks.add_argument("--nifti", help="also write a 4D NIfTI of the masks (.nii, .nii.gz)")
     masks.add_argument("--overwrite", action="store_true", help="replace existing outputs")

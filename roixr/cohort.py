@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 OPTIONS = "roixr_options"
+PER_SUBJECT = "per subject"
 STATUS = "roixr_status"
 ERROR = "roixr_error"
 
@@ -77,10 +78,32 @@ def _check(subjects: Mapping[str, tuple[SubjectLike, str]]) -> None:
             raise OptionError(
                 f"subject name {name!r} cannot name a group: use letters, digits, '_', '-', '.'"
             )
-        if not (isinstance(value, tuple) and len(value) == 2):
+        if not (isinstance(value, tuple) and len(value) in (2, 3)):
             raise OptionError(
-                f"subjects[{name!r}] must be a (subject, xfm) pair, got {value!r:.80}"
+                f"subjects[{name!r}] must be a (subject, xfm) pair or a (subject, xfm, source) "
+                f"triple, got {value!r:.80}"
             )
+
+
+def _per_subject(subjects: Mapping[str, tuple], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options with ``source`` marked per subject when subjects name their own."""
+    own = [name for name, value in subjects.items() if len(value) == 3]
+    if not own:
+        return dict(options)
+    if options.get("source") is not None or options.get("overlay_file") is not None:
+        raise OptionError(
+            f"subjects {own[:5]} name their own ROI source; pass no shared source= (or "
+            "overlay_file=), or name a source for every subject"
+        )
+    return {**options, "source": PER_SUBJECT}
+
+
+def _subject_options(value: tuple, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A subject's roi_masks options: its own source when it names one."""
+    out = dict(options)
+    if out.get("source") == PER_SUBJECT:
+        out["source"] = value[2] if len(value) == 3 else None
+    return out
 
 
 def cohort_masks(subjects: Mapping[str, tuple[SubjectLike, str]], **options: Any) -> xr.DataTree:
@@ -89,7 +112,10 @@ def cohort_masks(subjects: Mapping[str, tuple[SubjectLike, str]], **options: Any
     Parameters
     ----------
     subjects : mapping
-        ``{name: (subject, xfm)}``; a subject is a :class:`roixr.Subject`, folder or name.
+        ``{name: (subject, xfm)}`` or ``{name: (subject, xfm, source)}``; a subject is a
+        :class:`roixr.Subject`, folder or name; ``xfm`` a transform name or a
+        ``(reference_image, registration)`` pair; ``source`` the subject's own ROI source
+        (then no shared ``source=``).
     **options
         Passed to :func:`roixr.roi_masks` (``rois``, ``sampler``, ``threshold``, ...).
 
@@ -99,16 +125,17 @@ def cohort_masks(subjects: Mapping[str, tuple[SubjectLike, str]], **options: Any
         Node ``/<name>`` holds that subject's ``roi_masks`` variable, in its own grid.
     """
     _check(subjects)
+    shared = _per_subject(subjects, options)
     nodes = {
-        f"/{name}": roi_masks(subject, xfm, **options).to_dataset()
-        for name, (subject, xfm) in subjects.items()
+        f"/{name}": roi_masks(value[0], value[1], **_subject_options(value, shared)).to_dataset()
+        for name, value in subjects.items()
     }
     return xr.DataTree.from_dict(nodes)
 
 
 def _canonical_source(source: Any) -> Any:
-    if source is None:
-        return None
+    if source is None or source == PER_SUBJECT:
+        return source
     if isinstance(source, str | os.PathLike):
         p = Path(source)
         return str(p.resolve()) if p.exists() else str(source)
@@ -142,11 +169,14 @@ def cohort_options(options: Mapping[str, Any]) -> dict[str, Any]:
             f"roixr.roi_masks: {allowed}"
         )
     full = {n: options.get(n, params[n].default) for n in allowed if n != "chunks"}
+    if isinstance(full["source"], tuple | list):
+        full["source"] = [_canonical_source(s) for s in full["source"]]
     rois = full["rois"]
     full["rois"] = [rois] if isinstance(rois, str) else (None if rois is None else list(rois))
     full["sampler"] = get_sampler(full["sampler"]).label
     for key in ("source", "overlay_file"):
-        full[key] = _canonical_source(full[key])
+        if not isinstance(full[key], list):
+            full[key] = _canonical_source(full[key])
     for key in ("allow_overlap", "fail_for_missing_rois", "exclude_empty_rois"):
         full[key] = bool(full[key])
     return full
@@ -289,7 +319,8 @@ def write_cohort(
     Parameters
     ----------
     subjects : mapping
-        ``{name: (subject, xfm)}``.
+        ``{name: (subject, xfm)}`` or ``{name: (subject, xfm, source)}``, as
+        :func:`cohort_masks` takes them.
     store : path-like
         The store's folder (created if missing; its parent must exist).
     client : distributed.Client, optional
@@ -317,6 +348,7 @@ def write_cohort(
     """
     _check(subjects)
     path = Path(store)
+    options = _per_subject(subjects, options)
     wanted = cohort_options(options)
     _open_root(path, wanted)
     again = set(subjects) if redo is True else set(redo or ())
@@ -332,10 +364,11 @@ def write_cohort(
     with _client(client) as cl:
         futures = {}
         for name in todo:
-            subject, xfm = subjects[name]
+            value = subjects[name]
+            own = _subject_options(value, options)
             key = f"roixr-write-{name}-{uuid.uuid4().hex}"
             futures[name] = cl.submit(
-                _write_subject, name, subject, xfm, str(path), options, key=key, pure=False
+                _write_subject, name, value[0], value[1], str(path), own, key=key, pure=False
             )
         if progress:
             from distributed import progress as show

@@ -15,8 +15,7 @@ from dask.base import tokenize
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr._version import __version__
 from roixr.errors import OptionError
-from roixr.io.subject import SubjectLike
-from roixr.io.transforms import Transform
+from roixr.io.subject import SubjectLike, XfmLike
 from roixr.rois.source import SourceLike
 from roixr.sampling.graph import build
 from roixr.sampling.options import coverage
@@ -57,7 +56,7 @@ def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtyp
 
 def roi_masks(
     subject: SubjectLike,
-    xfm: str | Transform,
+    xfm: XfmLike,
     rois: str | Iterable[str] | None = None,
     sampler: str | float | Sampler = "cortical",
     *,
@@ -75,8 +74,12 @@ def roi_masks(
     ----------
     subject : Subject, path-like or str
         A :class:`roixr.Subject`, a subject folder, or a subject name.
-    xfm : str or Transform
-        The transform's name (``"identity"`` for the anatomical grid).
+    xfm : str, pair or Transform
+        The transform's name (``"identity"`` for the anatomical grid), or a
+        ``(reference_image, registration)`` pair: the reference image gives the grid, the
+        registration (a :class:`roixr.Registration`, a path to an ``.lta``, ``register.dat``,
+        FSL ``.mat`` or ITK/ANTs affine, a 4×4 array, or ``"identity"``) relates it to the
+        subject's anatomy.
     rois : str or list of str, optional
         ROI names, in the order wanted; all ROIs of the source when None. ``"Cortex"`` adds
         the cortical voxels in none of the other requested ROIs (binary samplers only).

@@ -131,7 +131,12 @@ def _masks_dict(
         values = grid.values[row]
         for suffix, side in sides:
             volume = np.zeros(zyx, dtype=dtype)  # calloc: pages untouched stay free
-            volume.ravel()[flat[side]] = values[side]
+            if split_lr or not grid.twice:
+                volume.ravel()[flat[side]] = values[side]
+            elif dtype is bool:  # a voxel listed for both hemispheres (the ribbon sampler)
+                volume.ravel()[flat[values]] = True
+            else:
+                np.add.at(volume.ravel(), flat, values)
             out[name + suffix] = volume
     return out
 

@@ -187,3 +187,36 @@ def test_svg_needs_a_flatmap(fs):
     )
     with pytest.raises(roixr.errors.SubjectFileNotFoundError, match="has no flatmap"):
         roixr.roi_verts(subj, source=fs["s1"] / "overlays.svg")
+
+
+def test_cli_freesurfer_subject_source_and_registration(fs, tmp_path):
+    """``roixr masks fs:DIR --reference --registration --source NAME`` and a cohort list
+    naming a FreeSurfer subject, a registration pair and a per-subject source: the same
+    masks as the Python API."""
+    from roixr.cli import main
+
+    subset = list(fs["subset"])[:4]
+    expected = roixr.roi_masks(fs["s1"], "fullhead", subset, "thick")
+    out = tmp_path / "m.zarr"
+    argv = ["-q", "masks", f"fs:{fs['dir']}", "--reference", str(fs["ref"]),
+            "--registration", str(fs["regs"]["lta"]), "--source", "s1rois",
+            "--sampler", "thick", "--rois", *subset, "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    got = roixr.open_roi_masks(out)
+    np.testing.assert_array_equal(got.values, compute(expected))
+    assert got.attrs["source"].endswith("s1rois") or "s1rois" in got.attrs["source"]
+    listing = tmp_path / "list.txt"
+    lh, rh = fs["gifti"]
+    listing.write_text(
+        f"fsub fs:{fs['dir']} {fs['ref']}+{fs['regs']['itk']} {lh} {rh}\n"
+        f"pyc {fs['s1']} fullhead {fs['s1'] / 'overlays.svg'}\n"
+    )
+    cohort = tmp_path / "c.zarr"
+    argv = ["-q", "cohort", str(listing), "--sampler", "thick", "--rois", *subset,
+            "--out", str(cohort)]  # fmt: skip
+    assert main(argv) == 0
+    tree = roixr.open_cohort(cohort)
+    for name in ("fsub", "pyc"):
+        np.testing.assert_array_equal(tree[name]["roi_masks"].values, compute(expected))
+    assert main(["masks", f"fs:{fs['dir']}", "--reference", str(fs["ref"]),
+                 "--out", str(tmp_path / "x.zarr")]) == 1  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,11 @@ class GridColumns:
     coverage: np.ndarray
     shape: tuple[int, int, int]
     found: np.ndarray
+
+    @cached_property
+    def twice(self) -> bool:
+        """Whether some voxel is listed twice (once per hemisphere: the ribbon sampler)."""
+        return len(np.unique(self.voxels)) < len(self.voxels)
 
     def flat_index(self, layout: str = "xyz") -> np.ndarray:
         """The listed voxels' flat indices in a C-ordered ``(x, y, z)`` or ``(z, y, x)`` volume."""

@@ -129,7 +129,10 @@ def found_share(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
 def _left(
     result: SamplerResult, surfaces: Surfaces, chunk: Chunk, used: np.ndarray, workers: int
 ) -> np.ndarray:
-    """Bool per listed voxel: its nearest fiducial vertex is in the left hemisphere."""
+    """Bool per listed voxel: its nearest fiducial vertex is in the left hemisphere (or the
+    sampler's own hemisphere of each entry)."""
+    if result.left is not None:
+        return result.left
     if result.nearest is not None:
         return result.nearest < surfaces.n_lh
     n = surfaces.n_vertices
