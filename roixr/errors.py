@@ -21,6 +21,7 @@ __all__ = [
     "IgnoredOptionWarning",
     "IncompleteStoreError",
     "MetadataWarning",
+    "MissingDependencyError",
     "MissingRoiWarning",
     "OptionError",
     "OutputExistsError",
@@ -161,3 +162,7 @@ class UnverifiedGridWarning(RoixrWarning):
 
 class MetadataWarning(RoixrWarning):
     """A file lacks metadata roixr would use (a repetition time...); a default was taken."""
+
+
+class MissingDependencyError(RoixrError, ImportError):
+    """An optional dependency is not installed (matplotlib for pictures and reports)."""
