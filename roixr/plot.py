@@ -18,6 +18,8 @@ The image is composed here (RGB, nearest neighbour), so a voxel's pixels hold ex
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -62,6 +64,27 @@ def require_matplotlib() -> None:
             "roixr's pictures and reports need matplotlib, which is not installed. Install "
             "it with: pip install 'roixr[plot]' (or pip install matplotlib)."
         ) from None
+
+
+@functools.cache
+def _figure_class() -> type:
+    from matplotlib.figure import Figure
+
+    class RoixrFigure(Figure):
+        """A matplotlib figure that shows itself in Jupyter without pyplot."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", dpi=self.dpi)
+            return buffer.getvalue()
+
+    return RoixrFigure
+
+
+def _figure(**kwargs: Any) -> Figure:
+    """A figure made without pyplot (no global state, headless) that shows itself in
+    Jupyter (``_repr_png_``), where figures not made by pyplot would print as text."""
+    return _figure_class()(**kwargs)
 
 
 # --- colours -------------------------------------------------------------------------------
@@ -414,8 +437,6 @@ def plot_masks(
     4
     """
     require_matplotlib()
-    from matplotlib.figure import Figure
-
     masks = _as_masks(masks)
     dim = _check_axis(axis)
     if not 0 <= alpha <= 1:
@@ -453,7 +474,7 @@ def plot_masks(
     mosaic_height = nrows * (panel_size * aspect + 0.3) + 0.4
     legend_rows = math.ceil(len(names) / _LEGEND_COLUMNS)
     legend_height = 0.45 + 0.2 * legend_rows if legend else 0.0
-    fig = Figure(figsize=(max(ncols * panel_size, 4.0), mosaic_height + legend_height),
+    fig = _figure(figsize=(max(ncols * panel_size, 4.0), mosaic_height + legend_height),
                  layout="constrained", facecolor="white")  # fmt: skip
     top: Any = fig
     bottom: Any = None
@@ -539,8 +560,6 @@ def plot_timeseries(
     4
     """
     require_matplotlib()
-    from matplotlib.figure import Figure
-
     if not isinstance(ts, xr.DataArray) or not {"roi", "hemisphere", time_dim} <= set(ts.dims):
         got = ts.dims if isinstance(ts, xr.DataArray) else type(ts).__name__
         raise OptionError(
@@ -562,7 +581,7 @@ def plot_timeseries(
     panels = [(None, ts)] if not extra else [
         (f"{extra[0]} = {v}", ts.sel({extra[0]: v})) for v in ts[extra[0]].values
     ]  # fmt: skip
-    fig = Figure(figsize=(panel_size[0], panel_size[1] * len(panels) + 0.6), layout="constrained")
+    fig = _figure(figsize=(panel_size[0], panel_size[1] * len(panels) + 0.6), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False, sharex=True)[:, 0]
     x = ts[time_dim].values if time_dim in ts.coords else np.arange(ts.sizes[time_dim])
     for ax, (label, part) in zip(axes, panels, strict=True):
