@@ -84,9 +84,9 @@ def roi_table(masks: xr.DataArray) -> list[dict[str, Any]]:
     >>> [(r["hemisphere"], r["voxels"], r["volume_mm3"]) for r in roi_table(masks)]
     [('L', 0, 0.0), ('R', 1, 8.0)]
     """
-    from roixr.plot import _as_masks
+    from roixr.plot.masks import as_masks
 
-    masks = _as_masks(masks)
+    masks = as_masks(masks)
     spatial = ("x", "y", "z")
     fractional = masks.dtype != bool
     counts = (masks != 0).sum(spatial)
@@ -237,9 +237,10 @@ def _subject_body(
     slices: int,
     back_link: str | None = None,
 ) -> str:
-    from roixr.plot import _as_masks, roi_colors
+    from roixr.plot import roi_colors
+    from roixr.plot.masks import as_masks
 
-    masks = _as_masks(masks)
+    masks = as_masks(masks)
     rows = roi_table(masks)
     names = [str(n) for n in masks["roi"].values]
     colors = roi_colors(names, masks.attrs.get("roi_colors"))
