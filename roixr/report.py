@@ -216,7 +216,8 @@ def _mosaics(masks: xr.DataArray, subject: Any, background: Any, axes: Sequence[
         if subject is None:
             note = (
                 f"Drawn without a background: the subject {masks.attrs.get('subject')!r} was "
-                f"not found ({why}). Pass subject= to draw over its reference image."
+                f"not found ({why}). Give the subject (subject= in Python, --subject on the "
+                "command line) to draw the masks over its reference image."
             )
     images = []
     for i, axis in enumerate(axes):
@@ -240,7 +241,7 @@ def _subject_body(
     from roixr.plot import roi_colors
     from roixr.plot.masks import as_masks
 
-    masks = as_masks(masks)
+    masks = as_masks(masks).compute()  # read once for the table and every mosaic
     rows = roi_table(masks)
     names = [str(n) for n in masks["roi"].values]
     colors = roi_colors(names, masks.attrs.get("roi_colors"))
