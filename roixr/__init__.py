@@ -17,6 +17,7 @@ from roixr import errors
 from roixr._version import __version__
 
 _LAZY = {
+    "Registration": "roixr.io.registration",
     "RoiSource": "roixr.rois",
     "RoiTable": "roixr.rois",
     "Sampler": "roixr.sampling",
@@ -64,6 +65,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Registration",
     "RoiSource",
     "RoiTable",
     "Sampler",

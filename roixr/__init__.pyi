@@ -12,6 +12,7 @@ from roixr.convert import to_dict as to_dict
 from roixr.convert import to_index_volume as to_index_volume
 from roixr.io import Subject as Subject
 from roixr.io import Transform as Transform
+from roixr.io.registration import Registration as Registration
 from roixr.masks import roi_masks as roi_masks
 from roixr.nifti import from_nifti as from_nifti
 from roixr.nifti import to_nifti as to_nifti

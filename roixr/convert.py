@@ -371,9 +371,10 @@ def _flatten_block(
             raise OverlapError(
                 f"{int(multi.sum())} voxels{_where(block_info)} belong to more than one ROI or "
                 f"hemisphere (ROIs involved: {involved}); an index volume holds one ROI per "
-                "voxel. Build the masks with roi_masks(..., allow_overlap=False), which drops "
-                "voxels shared by ROIs, or pass overlap='last' to let later ROIs (in ROI order) "
-                "win."
+                "voxel. Pass overlap='last' to let later ROIs (in ROI order) win, as pycortex "
+                "does. Or rebuild the masks so that no voxel is shared: if they were built "
+                "with allow_overlap=True, leave it out; if they are thresholded fractions "
+                "(masks > t), use roi_masks(..., threshold=t), which drops shared voxels."
             )
     out = np.zeros(block.shape[2:], dtype=dtype)
     for r in range(block.shape[0]):
@@ -437,8 +438,10 @@ def to_index_volume(
         raise FormError(f"overlap must be 'raise' or 'last'; got {overlap!r}.")
     if masks.dtype != bool:
         raise FormError(
-            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Threshold them "
-            "first: to_index_volume(masks > t), or roi_masks(..., threshold=t)."
+            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Build them with "
+            "roi_masks(..., threshold=t), which thresholds and then drops voxels claimed by "
+            "several ROIs; masks > t keeps such voxels in both ROIs (then pass "
+            "overlap='last')."
         )
     names = roi_names(masks)
     dtype = index_dtype(len(names))

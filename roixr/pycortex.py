@@ -105,7 +105,9 @@ def get_roi_masks(
     grid = local.run(plan, prepared)  # numpy, one chunk: no dask graph, no dense 5-D block
     names = list(plan.order)
     rows = plan.row_order()
-    coverage = {n: float(grid.coverage[r]) for n, r in zip(names, rows, strict=True)}
+    # pycortex's warnings and exclude_empty_rois use its own measure (vertices its sampling
+    # found), not the field-of-view coverage of roi_masks: the drop-in keeps its results
+    coverage = {n: float(grid.found[r]) for n, r in zip(names, rows, strict=True)}
     # pycortex ignores exclude_empty_rois for its index form, but still warns
     dropped = _coverage_warnings(coverage, sampler.name, exclude_empty_rois and return_dict)
     if not return_dict:

@@ -26,9 +26,9 @@ import dask
 import numpy as np
 import xarray as xr
 
-from roixr.errors import StoreError, StoreNotFoundError
+from roixr.errors import OutputPathError
 
-__all__ = ["cohort_status", "report", "report_store", "roi_table"]
+__all__ = ["report", "report_store", "roi_table", "subject_status"]
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
@@ -272,9 +272,17 @@ def _subject_body(
     return "".join(parts)
 
 
+def _check_out(path: Path) -> None:
+    """Raise unless the folder that will hold ``path`` exists (roixr creates no parents)."""
+    if not path.parent.is_dir():
+        raise OutputPathError(
+            f"the folder {str(path.parent)!r} for the report {path.name!r} does not exist; "
+            "create it first (roixr does not create folders, so a typo cannot scatter outputs)."
+        )
+
+
 def _write(path: str | os.PathLike, text: str) -> Path:
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out
 
@@ -297,7 +305,7 @@ def report(
     masks : xarray.DataArray
         Masks ``(roi, hemisphere, x, y, z)`` or an index volume ``(x, y, z)``.
     path : path-like
-        The HTML file to write (its folder is created; an existing file is replaced).
+        The HTML file to write, in an existing folder (an existing file is replaced).
     title : str, optional
         By default "ROI masks of <subject>".
     provenance : mapping, optional
@@ -317,10 +325,16 @@ def report(
     -------
     pathlib.Path
         The file written.
+
+    Raises
+    ------
+    OutputPathError
+        The folder of ``path`` does not exist.
     """
     from roixr.plot import require_matplotlib
 
     require_matplotlib()
+    _check_out(Path(path))
     title = title or f"ROI masks of {masks.attrs.get('subject', 'a subject')}"
     body = _subject_body(masks, title=title, provenance=provenance, subject=subject,
                          background=background, axes=axes, slices=slices)  # fmt: skip
@@ -330,57 +344,31 @@ def report(
 # --- stores --------------------------------------------------------------------------------
 
 
-def _group_attrs(store: Path, group: str | None = None) -> dict[str, Any]:
-    import zarr
+def _store_attrs(store: Path, group: str | None = None) -> dict[str, Any]:
+    """What a store (or a cohort's subject group) records, less its bookkeeping: its
+    provenance's entries first, then any other attrs."""
+    from roixr.store import COMPLETE, KIND, PROVENANCE, group_attrs
 
-    from roixr.store import COMPLETE
-
-    attrs = dict(zarr.open_group(str(store), path=group or "", mode="r").attrs)
-    return {k: v for k, v in attrs.items() if k not in (COMPLETE, "roixr_cohort")}
-
-
-def cohort_status(store: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Each subject of a cohort store and its status: ``complete``, ``failed`` or
-    ``unfinished``.
-
-    Everything this module knows about how a cohort records its subjects' fate is here.
-    A subject's group is complete when its completion marker is set; it failed when its
-    group's attrs say so (``roixr_status == "failed"``, or a ``roixr_error`` message);
-    otherwise its write did not finish.
-
-    Returns
-    -------
-    dict
-        ``{name: {"status": str, "detail": str or None}}``, names sorted.
-    """
-    import zarr
-
-    from roixr.store import is_complete
-
-    root = zarr.open_group(str(store), mode="r")
-    out: dict[str, dict[str, Any]] = {}
-    for name, group in sorted(root.groups()):
-        attrs = dict(group.attrs)
-        error = attrs.get("roixr_error") or attrs.get("roixr_failure")
-        if is_complete(store, name):
-            status = "complete"
-        elif attrs.get("roixr_status") == "failed" or error:
-            status = "failed"
-        else:
-            status = "unfinished"
-        out[name] = {"status": status, "detail": None if error is None else str(error)}
+    attrs = group_attrs(store, group)
+    out = dict(attrs.get(PROVENANCE) or {})
+    hidden = (COMPLETE, KIND, PROVENANCE, "roixr_cohort", "roixr_status")
+    out.update({k: v for k, v in attrs.items() if k not in hidden})
     return out
 
 
-def _is_cohort(store: Path) -> bool:
-    import zarr
+def subject_status(store: Path) -> dict[str, dict[str, Any]]:
+    """Each subject of a cohort store: ``{"status": "complete" | "failed" | "unfinished",
+    "detail": error text or None}``.
 
-    from roixr.store import VARIABLES
+    Everything the report knows about how a cohort records its subjects' fate is here: it
+    reads :func:`roixr.cohort.cohort_status`.
+    """
+    from roixr.cohort import cohort_status
 
-    root = zarr.open_group(str(store), mode="r")
-    if root.attrs.get("roixr_cohort"):
-        return True
-    return not any(name in VARIABLES for name, _ in root.arrays())
+    return {
+        name: {"status": info["status"], "detail": info.get("error")}
+        for name, info in cohort_status(store).items()
+    }
 
 
 def report_store(
@@ -397,12 +385,14 @@ def report_store(
     store : path-like
         A store written by :func:`roixr.to_zarr` or :func:`roixr.write_cohort`.
     out : path-like
-        A folder: the report is ``out/index.html`` (for a cohort, the index page, with one
+        A folder (created if missing, in an existing folder): the report is
+        ``out/index.html`` (for a cohort, the index page, with one
         page per complete subject in ``out/subjects/``). A path ending in ``.html`` is the
         report (or index) itself, subject pages going to ``<stem>_subjects/`` beside it.
     subject : optional
         For a single store, the subject for the background (see :func:`report`). Cohort
-        subjects are looked up by the name in their masks' attrs.
+        subjects are looked up by the name in their masks' attrs (a subject folder's name
+        in ``ROIXR_FILESTORE`` or pycortex's filestore); without it, no background.
     slices : int, default 12
 
     Returns
@@ -412,30 +402,34 @@ def report_store(
 
     Raises
     ------
-    StoreNotFoundError
-        No store at ``store``.
+    StoreNotFoundError, ForeignStoreError
+        No store at ``store``, or not one roixr wrote.
     IncompleteStoreError
         A single store whose write did not finish.
+    OutputPathError
+        The folder that should hold ``out`` does not exist.
     """
     from roixr.plot import require_matplotlib
-    from roixr.store import open_roi_masks
+    from roixr.store import COHORT, open_roi_masks, store_kind
 
     require_matplotlib()
     path = Path(store)
-    if not path.exists():
-        raise StoreNotFoundError(f"no zarr store at {path}; give the folder of a roixr store.")
     target = Path(out)
-    index = target if target.suffix == ".html" else target / "index.html"
-    pages = index.parent / (f"{index.stem}_subjects" if target.suffix == ".html" else "subjects")
-    try:
-        cohort = _is_cohort(path)
-    except Exception as err:
-        raise StoreError(f"{path} is not a zarr store roixr can read ({err}).") from None
-    if not cohort:
+    as_file = target.suffix == ".html"
+    _check_out(target)
+    if store_kind(path) != COHORT:  # open_roi_masks names what is wrong with other paths
         masks = open_roi_masks(path)
-        return report(masks, index, provenance=_group_attrs(path), subject=subject,
+        if not as_file:
+            target.mkdir(exist_ok=True)
+        index = target if as_file else target / "index.html"
+        return report(masks, index, provenance=_store_attrs(path), subject=subject,
                       title=f"ROI masks in {path.name}", slices=slices)  # fmt: skip
-    status = cohort_status(path)
+    status = subject_status(path)
+    if not as_file:
+        target.mkdir(exist_ok=True)
+    index = target if as_file else target / "index.html"
+    pages = index.parent / (f"{index.stem}_subjects" if as_file else "subjects")
+    pages.mkdir(exist_ok=True)
     for name, info in status.items():
         if info["status"] != "complete":
             continue
@@ -443,7 +437,7 @@ def report_store(
         page = pages / f"{name}.html"
         body = _subject_body(
             masks, title=f"{name} · ROI masks in {path.name}",
-            provenance={**_group_attrs(path), **_group_attrs(path, name)}, subject=None,
+            provenance={**_store_attrs(path), **_store_attrs(path, name)}, subject=None,
             background=None, axes=("z", "y", "x"), slices=slices,
             back_link=os.path.relpath(index, page.parent),
         )  # fmt: skip
@@ -473,5 +467,5 @@ def _index_body(path: Path, status: dict[str, dict[str, Any]]) -> str:
         f"<h1>Cohort {_e(path.name)}</h1><p class='meta'>{_e(str(path))} · {len(status)} "
         f"subjects: {summary}</p><table><tr><th class='l'>subject</th><th class='l'>status"
         f"</th><th class='l'>masks</th></tr>{''.join(rows)}</table>"
-        "<h2>Provenance recorded in the store</h2>" + _attrs_table(_group_attrs(path))
+        "<h2>Provenance recorded in the store</h2>" + _attrs_table(_store_attrs(path))
     )

@@ -17,7 +17,8 @@ import chromium
 
 import roixr
 import roixr.plot as rplot
-from roixr.report import cohort_status, report_store, roi_table
+from roixr.errors import CohortError, OutputPathError
+from roixr.report import report_store, roi_table, subject_status
 from roixr.store import COMPLETE
 
 
@@ -134,33 +135,33 @@ def test_broken_image_is_caught(tmp_path):
 def test_report_store_single(fractions, tmp_path):
     store = tmp_path / "masks.zarr"
     fractions.roixr.to_zarr(store)
-    zarr.open_group(str(store), mode="r+").attrs["made_by"] = {"command": "roixr masks"}
     index = report_store(store, tmp_path / "out")
     assert index == tmp_path / "out" / "index.html"
     text = index.read_text()
-    assert "Provenance recorded in the store" in text and "roixr masks" in text
-    assert "roixr_complete" not in text
-    page = report_store(store, tmp_path / "single.html")
-    assert page.name == "single.html" and page.exists()
+    page = Page(text)
+    section = text[text.index("Provenance recorded in the store") :]
+    assert "cortical-liberal" in section and "oblique" in section  # the store's provenance
+    for hidden in ("roixr_complete", "roixr_kind", "roixr_provenance"):
+        assert hidden not in text
+    assert any(r[:1] == ["sampler"] for r in page.rows)
+    single = report_store(store, tmp_path / "single.html")
+    assert single.name == "single.html" and single.exists()
+    with pytest.raises(OutputPathError, match="does not exist; create it first"):
+        report_store(store, tmp_path / "no" / "such" / "folder")
+    with pytest.raises(OutputPathError, match="does not exist"):
+        fractions.roixr.report(tmp_path / "missing" / "r.html")
 
 
-def _cohort(path: Path, synth_dir) -> Path:
-    """A cohort store with two complete subjects, one unfinished and one failed."""
-    for name, xfm in (("s1", "fullhead"), ("s2", "oblique")):
-        masks = roixr.roi_masks(synth_dir, xfm, ["V1", "A"])
-        masks.roixr.to_zarr(path, group=name)
-    root = zarr.open_group(str(path), mode="a")
-    root.attrs["roixr_cohort"] = True
-    zarr.open_group(str(path), path="s3", mode="a").attrs[COMPLETE] = False
-    failed = zarr.open_group(str(path), path="s4", mode="a")
-    error = "TransformNotFoundError: no transform 'nope'"
-    failed.attrs.update({COMPLETE: False, "roixr_status": "failed", "roixr_error": error})
-    return path
-
-
-def test_report_cohort_index(synth_dir, tmp_path):
-    store = _cohort(tmp_path / "cohort.zarr", synth_dir)
-    assert {k: v["status"] for k, v in cohort_status(store).items()} == {
+def test_report_cohort_index(synth_dir, tmp_path, client):
+    """A cohort written on a cluster: two complete subjects, one failed (a transform that
+    does not exist), one unfinished (planned, never written)."""
+    store = tmp_path / "cohort.zarr"
+    subjects = {"s1": (synth_dir, "fullhead"), "s2": (synth_dir, "oblique"),
+                "s4": (synth_dir, "nope")}  # fmt: skip
+    with pytest.raises(CohortError, match="1 of 3 subjects failed"):
+        roixr.write_cohort(subjects, store, client=client, rois=["V1", "A"])
+    zarr.open_group(str(store), path="s3", mode="a").attrs[COMPLETE] = False  # interrupted
+    assert {k: v["status"] for k, v in subject_status(store).items()} == {
         "s1": "complete", "s2": "complete", "s3": "unfinished", "s4": "failed"
     }  # fmt: skip
     index = report_store(store, tmp_path / "report", slices=4)
@@ -169,7 +170,7 @@ def test_report_cohort_index(synth_dir, tmp_path):
     assert links == ["subjects/s1.html", "subjects/s2.html"]
     rows = {r[0]: r[1] for r in page.rows if len(r) == 3 and r[0] != "subject"}
     assert rows == {"s1": "complete", "s2": "complete", "s3": "unfinished", "s4": "failed"}
-    assert "no transform &#x27;nope&#x27;" in index.read_text()
+    assert "TransformNotFoundError" in index.read_text()  # the failure's recorded error
     for link in links:
         sub = Page((index.parent / link).read_text())
         back = [a["href"] for t, a in sub.tags if t == "a"]
