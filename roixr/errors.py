@@ -24,6 +24,7 @@ __all__ = [
     "IncompleteCohortWarning",
     "IncompleteStoreError",
     "MetadataWarning",
+    "MissingDependencyError",
     "MissingRoiWarning",
     "OptionError",
     "OutputExistsError",
@@ -209,3 +210,10 @@ class IncompleteCohortWarning(RoixrWarning):
 class OutputPathError(RoixrError, FileNotFoundError):
     """An output's folder does not exist, or its name cannot be written (roixr never
     creates parent folders)."""
+
+
+# --- optional dependencies ----------------------------------------------------------
+
+
+class MissingDependencyError(RoixrError, ImportError):
+    """An optional dependency is not installed (matplotlib for pictures and reports)."""
