@@ -8,6 +8,7 @@ Commands::
     roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] [--redo NAME ...] ...
     roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects
     roixr timeseries BOLD MASKS --out FILE.csv [--stat mean]
+    roixr report STORE [--out FOLDER]          an HTML report (pictures, tables, provenance)
     roixr verts SUBJECT [--rois R ...]        vertex counts of the ROIs
 
 ``LIST`` is a text file with one subject a line: ``name subject xfm [source ...]``
@@ -391,6 +392,23 @@ def _compute_table(ts, out: Path, quiet: bool) -> None:
     frame.to_csv(out, sep="\t" if out.name.endswith(".tsv") else ",", index_label="time")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from roixr.report import report_store
+
+    store = Path(args.store)
+    if not store.exists():
+        raise _Usage(f"the store {store} does not exist; give a store written by 'roixr masks' "
+                     "or 'roixr cohort'")  # fmt: skip
+    default = store.parent / f"{store.name.removesuffix('.zarr')}_report"
+    out = Path(args.out) if args.out else default
+    if out.exists() and not args.overwrite:
+        raise OutputExistsError(
+            f"--out {out} already exists; pass --overwrite to replace it, or choose another name."
+        )
+    written = report_store(store, out, subject=args.subject, slices=args.slices)
+    _say(f"report written to {written}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from roixr.datasets import synthetic_subject
     from roixr.masks import roi_masks
@@ -476,6 +494,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--drop", nargs="+", metavar="NAME", help="remove cohort subjects")
     status.add_argument("--all", action="store_true", help="list complete subjects too")
     status.set_defaults(func=_status)
+
+    report = sub.add_parser("report", help="an HTML report of a masks or cohort store")
+    report.add_argument("store", help="a store written by 'roixr masks' or 'roixr cohort'")
+    report.add_argument("--out", help="folder (index.html) or .html file "
+                                      "(default: STORE_report/ beside the store)")  # fmt: skip
+    report.add_argument("--subject", help="subject folder or name, for the background image")
+    report.add_argument("--slices", type=_positive, default=12, help="slices per mosaic")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    report.set_defaults(func=_report)
 
     ts = sub.add_parser("timeseries", help="ROI time series of a bold image, to CSV")
     ts.add_argument("bold", help="bold image (.nii, .nii.gz) in the masks' grid")
