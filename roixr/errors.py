@@ -16,6 +16,7 @@ __all__ = [
     "BoldError",
     "CohortError",
     "CohortMismatchError",
+    "CoverageWarning",
     "EmptyRoiWarning",
     "ForeignStoreError",
     "FormError",
@@ -217,3 +218,8 @@ class OutputPathError(RoixrError, FileNotFoundError):
 
 class MissingDependencyError(RoixrError, ImportError):
     """An optional dependency is not installed (matplotlib for pictures and reports)."""
+
+
+class CoverageWarning(RoixrWarning):
+    """ROIs lie partly or wholly outside the volume's field of view (the drop-in
+    ``get_roi_masks`` reports them as pycortex does)."""

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from roixr.errors import FormError
+from roixr.errors import CoverageWarning, FormError
 from roixr.io.subject import as_subject
 from roixr.sampling import local
 from roixr.sampling.local import GridColumns
@@ -160,11 +160,17 @@ def _coverage_warnings(coverage: dict, sampler_name, exclude: bool) -> set[str]:
         if name == CORTEX:
             continue
         if np.isnan(pct) or pct == 0:
-            warnings.warn(f"ROI {name} is entirely missing from your scan protocol!", stacklevel=3)
+            warnings.warn(
+                f"ROI {name} is entirely missing from your scan protocol!",
+                CoverageWarning,
+                stacklevel=3,
+            )
             if exclude:
                 dropped.add(name)
         elif pct < 100 and sampler_name == "cortical-conservative":
             warnings.warn(
-                f"ROI {name} is only {pct:0.2f}% contained in your scan protocol!", stacklevel=3
+                f"ROI {name} is only {pct:0.2f}% contained in your scan protocol!",
+                CoverageWarning,
+                stacklevel=3,
             )
     return dropped
