@@ -17,6 +17,7 @@ from roixr import errors
 from roixr._version import __version__
 
 _LAZY = {
+    "Registration": "roixr.io.registration",
     "RoiSource": "roixr.rois",
     "RoiTable": "roixr.rois",
     "Sampler": "roixr.sampling",
@@ -32,7 +33,10 @@ _LAZY = {
     "open_cohort": "roixr.cohort",
     "open_nifti": "roixr.timeseries",
     "open_roi_masks": "roixr.store",
+    "plot_masks": "roixr.plot",
+    "plot_timeseries": "roixr.plot",
     "register_sampler": "roixr.sampling",
+    "report_store": "roixr.report",
     "roi_masks": "roixr.masks",
     "roi_timeseries": "roixr.timeseries",
     "roi_verts": "roixr.rois",
@@ -64,6 +68,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Registration",
     "RoiSource",
     "RoiTable",
     "Sampler",
@@ -82,7 +87,10 @@ __all__ = [
     "open_cohort",
     "open_nifti",
     "open_roi_masks",
+    "plot_masks",
+    "plot_timeseries",
     "register_sampler",
+    "report_store",
     "roi_masks",
     "roi_timeseries",
     "roi_verts",

@@ -12,10 +12,14 @@ from roixr.convert import to_dict as to_dict
 from roixr.convert import to_index_volume as to_index_volume
 from roixr.io import Subject as Subject
 from roixr.io import Transform as Transform
+from roixr.io.registration import Registration as Registration
 from roixr.masks import roi_masks as roi_masks
 from roixr.nifti import from_nifti as from_nifti
 from roixr.nifti import to_nifti as to_nifti
+from roixr.plot import plot_masks as plot_masks
+from roixr.plot import plot_timeseries as plot_timeseries
 from roixr.pycortex import get_roi_masks as get_roi_masks
+from roixr.report import report_store as report_store
 from roixr.rois import RoiSource as RoiSource
 from roixr.rois import RoiTable as RoiTable
 from roixr.rois import roi_verts as roi_verts

@@ -109,3 +109,28 @@ class RoixrAccessor:
         from roixr.timeseries import roi_timeseries
 
         return roi_timeseries(bold, self._obj, stat, time_dim=time_dim, tol=tol)
+
+    # --- pictures and reports ---------------------------------------------------------------
+
+    def plot(self, **kwargs: Any) -> Any:
+        """A picture of this object, as a :class:`matplotlib.figure.Figure` (headless).
+
+        Masks ``(roi, hemisphere, x, y, z)`` and index volumes ``(x, y, z)`` give a mosaic
+        of slices (:func:`roixr.plot.plot_masks`); ROI time series ``(roi, hemisphere,
+        time)`` give one line per ROI and hemisphere (:func:`roixr.plot.plot_timeseries`).
+        Keyword arguments go to that function.
+        """
+        from roixr.plot import plot_masks, plot_timeseries
+
+        obj = self._obj
+        time_dim = kwargs.get("time_dim", "time")
+        if {"roi", "hemisphere", time_dim} <= set(obj.dims):
+            return plot_timeseries(obj, **kwargs)
+        return plot_masks(obj, **kwargs)
+
+    def report(self, path: str | os.PathLike, **kwargs: Any) -> Path:
+        """A self-contained HTML report of these masks (mosaic, table per ROI and
+        hemisphere, provenance); see :func:`roixr.report.report`."""
+        from roixr.report import report
+
+        return report(self._obj, path, **kwargs)

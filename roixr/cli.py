@@ -3,12 +3,22 @@
 Commands::
 
     roixr demo [--out STORE]                  masks for the embedded synthetic subject, to zarr
-    roixr masks SUBJECT XFM --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
-    roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] ...
+    roixr masks SUBJECT [XFM] --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
+        [--freesurfer] [--source SPEC ...] [--reference IMG --registration FILE|identity]
+    roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] [--redo NAME ...] ...
+    roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects
+    roixr timeseries BOLD MASKS --out FILE.csv [--stat mean]
+    roixr report STORE [--out FOLDER]          an HTML report (pictures, tables, provenance)
     roixr verts SUBJECT [--rois R ...]        vertex counts of the ROIs
 
-``LIST`` is a text file with one subject a line: ``name subject xfm`` (whitespace or comma
-separated; ``#`` starts a comment). Exit codes say what failed:
+``LIST`` is a text file with one subject a line: ``name subject xfm [source ...]``
+(whitespace or comma separated; ``#`` starts a comment). ``subject`` is a pycortex subject
+(folder or name) or ``fs:DIR`` for a FreeSurfer subject directory; ``xfm`` is a transform
+name or ``REFERENCE+REGISTRATION`` (a reference image and a registration file, or
+``identity``); ``source``, if given, is that subject's own ROI source (as ``--source``).
+Every output name is checked before anything is computed; roixr never creates parent
+folders. Errors are one line on stderr, never a
+traceback, and speak in flags. Exit codes say what failed:
 
 == ====================================================================
 0  success
@@ -23,18 +33,83 @@ separated; ``#`` starts a comment). Exit codes say what failed:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from roixr._version import __version__
-from roixr.errors import IncompleteStoreError, OutputExistsError, RoixrError, StoreExistsError
+from roixr.errors import (
+    CohortError,
+    IncompleteStoreError,
+    OptionError,
+    OutputExistsError,
+    OutputPathError,
+    RoixrError,
+    StoreExistsError,
+)
 
 __all__ = ["main"]
+
+# Python advice in roixr's messages, and the flags that do the same on the command line
+_FLAGS = [
+    (r"[Pp]ass mode='w' to replace it", "pass --overwrite to replace it"),
+    (r"write it again with mode='w'", "run the command again with --overwrite"),
+    (r"[Pp]ass overwrite=True", "pass --overwrite"),
+    (r"mode='w'", "--overwrite"),
+    (r"fail_for_missing_rois=False", "--skip-missing-rois"),
+    (r"[Pp]ass overlay_file=", "pass --overlay-file"),
+    (r"\bsource=", "--source "),
+    (r"threshold=", "--threshold "),
+    (r"\bsampler=", "--sampler "),
+    (r"\brois=", "--rois "),
+    (r"allow_overlap=True", "--allow-overlap"),
+    (r"\bchunks=", "--chunks "),
+    (r"roixr\.cohort\.cohort_status\(store\)", "'roixr status STORE'"),
+    (r"roixr\.cohort\.drop_subjects", "'roixr status STORE --drop NAME'"),
+    (r"roixr\.write_cohort", "'roixr cohort'"),
+    (r"write_cohort", "'roixr cohort'"),
+    (r"roixr\.open_cohort(\(\))?", "'roixr status'"),
+    (r"roixr\.open_roi_masks(\(\))?", "'roixr status'"),
+    (r"masks\.roixr\.to_zarr\(\)", "'roixr masks --out'"),
+]
+
+
+def in_flags(message: str) -> str:
+    """A message of the Python API, with its advice in command-line flags."""
+    for pattern, flag in _FLAGS:
+        message = re.sub(pattern, flag, message)
+    return message
+
+
+class _Usage(RoixrError):
+    """A command-line input that is wrong before roixr is called (exit code 1)."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive whole number of voxels, got {text!r}"
+        )
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
 
 
 def _sampler(text: str):
@@ -49,96 +124,289 @@ def _mask_options(p: argparse.ArgumentParser) -> None:
                    help="cortical, thick, thin, a distance in mm, cortical-conservative, "
                         "cortical-liberal (default: cortical)")  # fmt: skip
     p.add_argument("--rois", nargs="+", help="ROI names, 'Cortex' included (default: all)")
-    p.add_argument("--threshold", type=float, help="fractions above it become True")
+    p.add_argument("--threshold", type=_fraction, help="fractions above it become True")
     p.add_argument("--allow-overlap", action="store_true", help="keep voxels in several ROIs")
-    p.add_argument("--chunks", type=int, help="chunk size over x, y, z (default: auto)")
+    p.add_argument("--skip-missing-rois", action="store_true",
+                   help="warn about missing ROIs instead of failing")  # fmt: skip
+    p.add_argument("--overlay-file", help="another overlays SVG instead of overlays.svg")
+    p.add_argument("--source", nargs="+", metavar="SPEC",
+                   help="ROI source: an overlays .svg, an annotation name (aparc), an lh rh "
+                        "pair of .annot or .label.gii files, .label files, a .dlabel.nii",
+                   )  # fmt: skip
+    p.add_argument("--chunks", type=_positive, help="chunk size over x, y, z (default: auto)")
+
+
+def _source(spec: list[str] | None):
+    """--source values as roi_masks takes them: one value, or a list (pairs, .label files)."""
+    if not spec:
+        return None
+    if len(spec) == 1 and not spec[0].endswith(".label"):
+        return spec[0]
+    return tuple(spec) if len(spec) == 2 and not spec[0].endswith(".label") else list(spec)
+
+
+def _subject(text: str, freesurfer: bool = False):
+    """A subject argument: ``fs:DIR`` (or ``--freesurfer``) for a FreeSurfer directory."""
+    if text.startswith("fs:"):
+        text, freesurfer = text[3:], True
+    if not freesurfer:
+        return text
+    from roixr.io.subject import Subject
+
+    return Subject.from_freesurfer(text)
+
+
+def _xfm(text: str | None, reference: str | None, registration: str | None, invert: bool):
+    """The transform: a name, or a (reference, registration) pair from the flags or the
+    ``REFERENCE+REGISTRATION`` form."""
+    if text is not None and "+" in text and reference is None:
+        reference, registration = text.split("+", 1)
+        text = None
+    if reference is None and registration is None:
+        if text is None:
+            raise _Usage("give a transform name (XFM), or --reference IMG --registration FILE")
+        return text
+    if text is not None:
+        raise _Usage(f"give either a transform name ({text!r}) or --reference/--registration")
+    if reference is None or registration is None:
+        raise _Usage("--reference and --registration go together (use --registration identity "
+                     "for data already in the anatomical space)")  # fmt: skip
+    from roixr.io.registration import Registration
+
+    return (reference, Registration(registration, invert=True if invert else None))
 
 
 def _options(args: argparse.Namespace) -> dict:
     return {
+        "source": _source(args.source),
         "rois": args.rois,
         "sampler": args.sampler,
         "threshold": args.threshold,
         "allow_overlap": args.allow_overlap,
-        "chunks": args.chunks if args.chunks else "auto",
+        "fail_for_missing_rois": not args.skip_missing_rois,
+        "overlay_file": args.overlay_file,
+        "chunks": args.chunks or "auto",
     }
 
 
-def _summary(masks, out) -> None:
+def _check_output(path: str | Path, flag: str, overwrite: bool, suffixes=()) -> Path:
+    """Check an output name before anything is computed."""
+    out = Path(path)
+    if suffixes and not out.name.endswith(tuple(suffixes)):
+        raise _Usage(f"{flag} {out}: the name must end in {' or '.join(suffixes)}")
+    if not out.parent.is_dir():
+        raise OutputPathError(
+            f"{flag} {out}: the folder {out.parent} does not exist; create it first (roixr "
+            "does not create folders)."
+        )
+    if out.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{flag} {out} already exists; pass --overwrite to replace it, or choose another name."
+        )
+    return out
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _summary(masks) -> None:
     import numpy as np
 
     counts = masks.astype(bool).sum(["x", "y", "z"]).compute()
-    print(f"{masks.attrs['subject']} / {masks.attrs['xfm']} / sampler {masks.attrs['sampler']}: "
-          f"grid {masks.shape[2:]}, {masks.sizes['roi']} ROIs", file=out)  # fmt: skip
-    print(f"{'ROI':<16}{'voxels L':>10}{'voxels R':>10}{'coverage %':>12}", file=out)
+    _say(f"{masks.attrs['subject']} / {masks.attrs['xfm']} / sampler {masks.attrs['sampler']}: "
+         f"grid {masks.shape[2:]}, {masks.sizes['roi']} ROIs")  # fmt: skip
+    _say(f"{'ROI':<16}{'voxels L':>10}{'voxels R':>10}{'% in FOV':>10}")
     for roi in masks["roi"].values:
         left, right = (int(v) for v in counts.sel(roi=roi).values)
         cov = float(np.asarray(masks["coverage"].sel(roi=roi)))
-        print(f"{roi:<16}{left:>10}{right:>10}{cov:>12.1f}", file=out)
+        _say(f"{roi:<16}{left:>10}{right:>10}{cov:>10.1f}")
+    _say("(% in FOV: the share of the ROI's vertices inside the volume's field of view)")
 
 
-def _write(masks, store: Path, nifti: str | None, overwrite: bool, quiet: bool) -> None:
+def _compute(pending, quiet: bool) -> None:
     from dask.diagnostics import ProgressBar
 
-    from roixr.store import to_zarr
-
-    mode: Literal["w", "w-"] = "w" if overwrite else "w-"
-    pending = to_zarr(masks, store, mode=mode, compute=False)
     if quiet:
         pending.compute()
     else:
         with ProgressBar(minimum=1.0, out=sys.stderr):
             pending.compute()
-    if nifti:
-        from roixr.nifti import to_nifti
 
-        to_nifti(masks, nifti, overwrite=overwrite)
+
+def _write(masks, store: Path, overwrite: bool, quiet: bool) -> None:
+    from roixr.store import to_zarr
+
+    mode: Literal["w", "w-"] = "w" if overwrite else "w-"
+    _compute(to_zarr(masks, store, mode=mode, compute=False), quiet)
 
 
 def _masks(args: argparse.Namespace) -> None:
     from roixr.masks import roi_masks
     from roixr.store import open_roi_masks
 
-    masks = roi_masks(args.subject, args.xfm, **_options(args))
-    _write(masks, Path(args.out), args.nifti, args.overwrite, args.quiet)
-    _summary(open_roi_masks(args.out), sys.stdout)
-    print(f"written to {args.out}" + (f" and {args.nifti}" if args.nifti else ""))
+    out = _check_output(args.out, "--out", args.overwrite)
+    nifti = args.nifti and _check_output(args.nifti, "--nifti", args.overwrite,
+                                         (".nii", ".nii.gz"))  # fmt: skip
+    subject = _subject(args.subject, args.freesurfer)
+    xfm = _xfm(args.xfm, args.reference, args.registration, args.invert_registration)
+    masks = roi_masks(subject, xfm, **_options(args))
+    _write(masks, out, args.overwrite, args.quiet)
+    if nifti:
+        from roixr.nifti import to_nifti
+
+        to_nifti(open_roi_masks(out), nifti, overwrite=args.overwrite)
+    _summary(open_roi_masks(out))
+    _say(f"written to {out}" + (f" and {nifti}" if nifti else ""))
 
 
 def _read_list(path: str) -> dict:
+    listing = Path(path)
+    if not listing.exists():
+        raise _Usage(f"the subject list {listing} does not exist; give a text file with "
+                     "'name subject xfm' lines")  # fmt: skip
+    if not listing.is_file():
+        raise _Usage(f"the subject list {listing} is a folder; give a text file with "
+                     "'name subject xfm' lines")  # fmt: skip
+    try:
+        text = listing.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise _Usage(f"cannot read the subject list {listing}: {err}") from None
     subjects = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].replace(",", " ").strip()
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 3:
-            raise RoixrError(
-                f"{path}, line {n}: expected 'name subject xfm', got {line!r}. Write one "
-                "subject a line: its name in the store, its folder (or name) and transform."
+        if len(parts) < 3:
+            raise _Usage(
+                f"{listing}, line {n}: expected 'name subject xfm [source ...]', got {line!r}. "
+                "Write one subject a line: its name in the store, its folder (or name, or "
+                "fs:DIR), its transform (or REFERENCE+REGISTRATION) and optionally its source."
             )
-        subjects[parts[0]] = (parts[1], parts[2])
+        if parts[0] in subjects:
+            raise _Usage(f"{listing}, line {n}: the name {parts[0]!r} is listed twice")
+        xfm = _xfm(parts[2], None, None, False)
+        value: tuple = (_subject(parts[1]), xfm)
+        if len(parts) > 3:
+            value = (*value, _source(parts[3:]))
+        subjects[parts[0]] = value
     if not subjects:
-        raise RoixrError(f"{path} lists no subjects; write 'name subject xfm' lines")
+        raise _Usage(f"{listing} lists no subjects; write 'name subject xfm' lines")
     return subjects
 
 
+def _connect(address: str):
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise _Usage(
+            f"--scheduler {address}: cannot reach a dask scheduler there ({err}). Check the "
+            "address (like tcp://host:8786) and that the scheduler runs, or leave out "
+            "--scheduler to compute on this machine."
+        ) from None
+
+
 def _cohort(args: argparse.Namespace) -> None:
-    from roixr.cohort import open_cohort, write_cohort
+    from roixr.cohort import cohort_options, cohort_status, write_cohort
 
     subjects = _read_list(args.list)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise OutputPathError(f"--out {out}: the folder {out.parent} does not exist; create "
+                              "it first (roixr does not create folders).")  # fmt: skip
+    options = _options(args)
+    cohort_options(options)  # bad options fail before a cluster starts
     start = time.perf_counter()
+    redo = args.redo or False
+    kwargs: dict[str, Any] = {"progress": not args.quiet, "redo": redo, **options}
     if args.scheduler:
-        from distributed import Client
-
-        with Client(args.scheduler) as client:
-            done = write_cohort(subjects, args.out, client=client, progress=not args.quiet,
-                                **_options(args))  # fmt: skip
+        with _connect(args.scheduler) as client:
+            done = write_cohort(subjects, out, client=client, **kwargs)
     else:
-        done = write_cohort(subjects, args.out, progress=not args.quiet, **_options(args))
-    tree = open_cohort(args.out)
-    print(f"{len(done)} subject(s) written, {len(tree.children) - len(done)} already complete, "
-          f"in {time.perf_counter() - start:.1f} s: {args.out}")  # fmt: skip
+        done = write_cohort(subjects, out, **kwargs)
+    status = cohort_status(out)
+    complete = sum(s["status"] == "complete" for s in status.values())
+    _say(f"{len(done)} subject(s) written, {complete - len(done)} already complete, "
+         f"in {time.perf_counter() - start:.1f} s: {out}")  # fmt: skip
+
+
+def _status(args: argparse.Namespace) -> None:
+    from roixr.cohort import cohort_status, drop_subjects
+    from roixr.store import COHORT, check_store, store_info, store_kind
+
+    path = Path(args.store)
+    if path.is_dir() and store_kind(path) == COHORT:
+        if args.drop:
+            drop_subjects(path, args.drop)
+            _say(f"removed {', '.join(args.drop)} from {path}")
+        status = cohort_status(path)
+        counts = {k: sum(s["status"] == k for s in status.values())
+                  for k in ("complete", "failed", "unfinished")}  # fmt: skip
+        _say(f"cohort {path}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        for name, s in status.items():
+            if s["status"] != "complete" or args.all:
+                _say(f"  {name}: {s['status']}" + (f": {s['error']}" if s["error"] else ""))
+        return
+    if args.drop:
+        raise _Usage(f"--drop: {path} is not a cohort store")
+    check_store(path, None, opener="roixr.open_roi_masks")
+    info = store_info(path)
+    _say(f"{info['kind']} store {path}: complete")
+    for key, value in info["provenance"].items():
+        _say(f"  {key}: {value}")
+
+
+def _timeseries(args: argparse.Namespace) -> None:
+    from roixr.store import open_roi_masks
+    from roixr.timeseries import open_nifti, roi_timeseries
+
+    out = _check_output(args.out, "--out", args.overwrite, (".csv", ".tsv"))
+    bold = Path(args.bold)
+    if not bold.is_file():
+        raise _Usage(f"the bold image {bold} does not exist (or is a folder); give a NIfTI "
+                     "file (.nii or .nii.gz)")  # fmt: skip
+    masks = open_roi_masks(args.masks)
+    series = open_nifti(bold, chunks={"time": args.chunks} if args.chunks else "auto")
+    ts = roi_timeseries(series, masks, args.stat)
+    if "time" not in ts.dims:
+        ts = ts.expand_dims(time=[0.0])
+    _compute_table(ts, out, args.quiet)
+    _say(f"{ts.sizes['roi']} ROIs × 2 hemispheres × {ts.sizes['time']} time points: {out}")
+
+
+def _compute_table(ts, out: Path, quiet: bool) -> None:
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    if quiet:
+        (values,) = dask.compute(ts)
+    else:
+        with ProgressBar(minimum=1.0, out=sys.stderr):
+            (values,) = dask.compute(ts)
+    table = values.transpose("time", "roi", "hemisphere").stack(column=("roi", "hemisphere"))
+    frame = table.to_pandas()
+    frame.columns = [f"{roi}_{hemi}" for roi, hemi in frame.columns]
+    frame.to_csv(out, sep="\t" if out.name.endswith(".tsv") else ",", index_label="time")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from roixr.report import report_store
+
+    store = Path(args.store)
+    if not store.exists():
+        raise _Usage(f"the store {store} does not exist; give a store written by 'roixr masks' "
+                     "or 'roixr cohort'")  # fmt: skip
+    default = store.parent / f"{store.name.removesuffix('.zarr')}_report"
+    out = Path(args.out) if args.out else default
+    if out.exists() and not args.overwrite:
+        raise OutputExistsError(
+            f"--out {out} already exists; pass --overwrite to replace it, or choose another name."
+        )
+    written = report_store(store, out, subject=args.subject, slices=args.slices)
+    _say(f"report written to {written}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -146,19 +414,20 @@ def _demo(args: argparse.Namespace) -> None:
     from roixr.masks import roi_masks
     from roixr.store import open_roi_masks
 
+    out_arg = args.out and _check_output(args.out, "--out", args.overwrite)
     with tempfile.TemporaryDirectory(prefix="roixr-demo-") as tmp:
         subject = synthetic_subject(Path(tmp) / "synth")
-        _print_verts(subject, None, None, sys.stdout)
-        out = Path(args.out) if args.out else Path(tmp) / "synth_masks.zarr"
+        _print_verts(subject, None, None)
+        out = out_arg or Path(tmp) / "synth_masks.zarr"
         start = time.perf_counter()
         masks = roi_masks(subject, "oblique", sampler="cortical")
-        _write(masks, out, None, args.overwrite, args.quiet)
-        print(f"\nmasks in the 'oblique' grid, written to zarr in "
-              f"{time.perf_counter() - start:.2f} s and reopened lazily:")  # fmt: skip
-        _summary(open_roi_masks(out), sys.stdout)
+        _write(masks, out, args.overwrite, args.quiet)
+        _say(f"\nmasks in the 'oblique' grid, written to zarr in "
+             f"{time.perf_counter() - start:.2f} s and reopened lazily:")  # fmt: skip
+        _summary(open_roi_masks(out))
 
 
-def _print_verts(subject, rois, overlay_file, out) -> None:
+def _print_verts(subject, rois, overlay_file) -> None:
     from roixr.io.subject import as_subject
     from roixr.rois import roi_verts
 
@@ -167,16 +436,16 @@ def _print_verts(subject, rois, overlay_file, out) -> None:
         warnings.simplefilter("ignore")
         verts = roi_verts(subj, rois, overlay_file)
     n_lh = subj.n_vertices("lh")
-    print(f"subject {subj.name}: {n_lh} + {subj.n_vertices('rh')} vertices; transforms: "
-          f"{', '.join(subj.transforms)}", file=out)  # fmt: skip
-    print(f"{'ROI':<16}{'vertices':>10}{'left':>8}{'right':>8}", file=out)
+    _say(f"subject {subj.name}: {n_lh} + {subj.n_vertices('rh')} vertices; transforms: "
+         f"{', '.join(subj.transforms)}")  # fmt: skip
+    _say(f"{'ROI':<16}{'vertices':>10}{'left':>8}{'right':>8}")
     for name, v in verts.items():
         left = int((v < n_lh).sum())
-        print(f"{name:<16}{len(v):>10}{left:>8}{len(v) - left:>8}", file=out)
+        _say(f"{name:<16}{len(v):>10}{left:>8}{len(v) - left:>8}")
 
 
 def _verts(args: argparse.Namespace) -> None:
-    _print_verts(args.subject, args.rois, args.overlay_file, sys.stdout)
+    _print_verts(args.subject, args.rois, args.overlay_file)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -195,10 +464,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     masks = sub.add_parser("masks", help="one subject's masks to a zarr store (and NIfTI)")
-    masks.add_argument("subject", help="subject folder or name")
-    masks.add_argument("xfm", help="transform name")
+    masks.add_argument("subject", help="subject folder or name (fs:DIR: FreeSurfer)")
+    masks.add_argument("xfm", nargs="?", help="transform name (or use --reference)")
+    masks.add_argument("--freesurfer", action="store_true",
+                       help="SUBJECT is a FreeSurfer subject directory")  # fmt: skip
+    masks.add_argument("--reference", metavar="IMG", help="functional reference image")
+    masks.add_argument("--registration", metavar="FILE",
+                       help="registration of --reference to the anatomy: .lta, register.dat, "
+                            "FSL .mat, ITK/ANTs .txt/.h5, or identity")  # fmt: skip
+    masks.add_argument("--invert-registration", action="store_true",
+                       help="take the registration the other way round")  # fmt: skip
     masks.add_argument("--out", required=True, help="zarr store to write")
-    masks.add_argument("--nifti", help="also write a 4D NIfTI of the masks")
+    masks.add_argument("--nifti", help="also write a 4D NIfTI of the masks (.nii, .nii.gz)")
     masks.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _mask_options(masks)
     masks.set_defaults(func=_masks)
@@ -207,8 +484,34 @@ def _parser() -> argparse.ArgumentParser:
     cohort.add_argument("list", help="text file: 'name subject xfm' per line")
     cohort.add_argument("--out", required=True, help="zarr store (re-runs finish it)")
     cohort.add_argument("--scheduler", help="address of a dask scheduler (default: local)")
+    cohort.add_argument("--redo", nargs="+", metavar="NAME",
+                        help="rewrite these subjects even if complete")  # fmt: skip
     _mask_options(cohort)
     cohort.set_defaults(func=_cohort)
+
+    status = sub.add_parser("status", help="what a store holds; a cohort's subjects")
+    status.add_argument("store", help="a store written by 'roixr masks' or 'roixr cohort'")
+    status.add_argument("--drop", nargs="+", metavar="NAME", help="remove cohort subjects")
+    status.add_argument("--all", action="store_true", help="list complete subjects too")
+    status.set_defaults(func=_status)
+
+    report = sub.add_parser("report", help="an HTML report of a masks or cohort store")
+    report.add_argument("store", help="a store written by 'roixr masks' or 'roixr cohort'")
+    report.add_argument("--out", help="folder (index.html) or .html file "
+                                      "(default: STORE_report/ beside the store)")  # fmt: skip
+    report.add_argument("--subject", help="subject folder or name, for the background image")
+    report.add_argument("--slices", type=_positive, default=12, help="slices per mosaic")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    report.set_defaults(func=_report)
+
+    ts = sub.add_parser("timeseries", help="ROI time series of a bold image, to CSV")
+    ts.add_argument("bold", help="bold image (.nii, .nii.gz) in the masks' grid")
+    ts.add_argument("masks", help="masks store written by 'roixr masks'")
+    ts.add_argument("--out", required=True, help="table to write (.csv or .tsv)")
+    ts.add_argument("--stat", default="mean", choices=["mean", "median", "sum", "std", "count"])
+    ts.add_argument("--chunks", type=_positive, help="time points per chunk (default: auto)")
+    ts.add_argument("--overwrite", action="store_true", help="replace the table")
+    ts.set_defaults(func=_timeseries)
 
     verts = sub.add_parser("verts", help="vertex counts of a subject's ROIs")
     verts.add_argument("subject", help="subject folder or name")
@@ -218,25 +521,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(err: BaseException) -> None:
+    sys.stderr.write(f"roixr: error: {in_flags(str(err))}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    from roixr.cohort import CohortError
-
     try:
         args.func(args)
     except (StoreExistsError, OutputExistsError) as err:
-        print(f"roixr: error: {err}", file=sys.stderr)
+        _error(err)
         return 3
     except CohortError as err:
-        print(f"roixr: error: {err}", file=sys.stderr)
-        return 4
+        _error(err)
+        return 4 if not isinstance(err, ValueError) else 1
     except IncompleteStoreError as err:
-        print(f"roixr: error: {err}", file=sys.stderr)
+        _error(err)
         return 5
-    except RoixrError as err:
-        print(f"roixr: error: {err}", file=sys.stderr)
+    except (RoixrError, OptionError) as err:
+        _error(err)
         return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("roixr: interrupted\n")
+        return 130
     return 0
 
 

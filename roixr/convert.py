@@ -27,7 +27,7 @@ __all__ = ["from_dict", "from_index_volume", "to_dict", "to_index_volume"]
 MASK_DIMS = ("roi", "hemisphere", "x", "y", "z")
 SPATIAL = ("x", "y", "z")
 HEMISPHERES = ("L", "R")
-INDEX_ATTRS = ("flag_values", "flag_meanings", "long_name", "roi_names", "coverage")
+INDEX_ATTRS = ("flag_values", "flag_meanings", "flag_colors", "long_name", "roi_names", "coverage")
 Layout = Literal["xyz", "pycortex"]
 
 
@@ -371,9 +371,10 @@ def _flatten_block(
             raise OverlapError(
                 f"{int(multi.sum())} voxels{_where(block_info)} belong to more than one ROI or "
                 f"hemisphere (ROIs involved: {involved}); an index volume holds one ROI per "
-                "voxel. Build the masks with roi_masks(..., allow_overlap=False), which drops "
-                "voxels shared by ROIs, or pass overlap='last' to let later ROIs (in ROI order) "
-                "win."
+                "voxel. Pass overlap='last' to let later ROIs (in ROI order) win, as pycortex "
+                "does. Or rebuild the masks so that no voxel is shared: if they were built "
+                "with allow_overlap=True, leave it out; if they are thresholded fractions "
+                "(masks > t), use roi_masks(..., threshold=t), which drops shared voxels."
             )
     out = np.zeros(block.shape[2:], dtype=dtype)
     for r in range(block.shape[0]):
@@ -382,15 +383,19 @@ def _flatten_block(
     return out
 
 
-def _flag_attrs(names: list[str]) -> dict[str, Any]:
+def _flag_attrs(names: list[str], colors: Mapping[str, str] | None = None) -> dict[str, Any]:
     n = len(names)
     safe = [re.sub(r"\s", "_", name) for name in names]
-    return {
+    attrs: dict[str, Any] = {
         "flag_values": [-i for i in range(n, 0, -1)] + list(range(1, n + 1)),
         "flag_meanings": " ".join([f"{s}_L" for s in safe[::-1]] + [f"{s}_R" for s in safe]),
         "long_name": "ROI index (right hemisphere positive, left hemisphere negative)",
         "roi_names": list(names),
     }
+    if colors:  # one colour per flag value, in flag_values order ("" where none is known)
+        per_roi = [str(colors.get(name, "")) for name in names]
+        attrs["flag_colors"] = per_roi[::-1] + per_roi
+    return attrs
 
 
 def to_index_volume(
@@ -437,8 +442,10 @@ def to_index_volume(
         raise FormError(f"overlap must be 'raise' or 'last'; got {overlap!r}.")
     if masks.dtype != bool:
         raise FormError(
-            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Threshold them "
-            "first: to_index_volume(masks > t), or roi_masks(..., threshold=t)."
+            f"to_index_volume needs bool masks; got {masks.dtype} fractions. Build them with "
+            "roi_masks(..., threshold=t), which thresholds and then drops voxels claimed by "
+            "several ROIs; masks > t keeps such voxels in both ROIs (then pass "
+            "overlap='last')."
         )
     names = roi_names(masks)
     dtype = index_dtype(len(names))
@@ -451,7 +458,11 @@ def to_index_volume(
         )
     else:
         out = kernel(np.asarray(data))
-    attrs = {**copy.deepcopy(masks.attrs), **_flag_attrs(names)}
+    colors = masks.attrs.get("roi_colors")
+    attrs = {
+        **copy.deepcopy(masks.attrs),
+        **_flag_attrs(names, colors if isinstance(colors, Mapping) else None),
+    }
     if "coverage" in masks.coords and not isinstance(masks["coverage"].data, da.Array):
         cov = np.asarray(masks["coverage"].values, dtype=float)
         attrs["coverage"] = [None if np.isnan(c) else float(c) for c in cov]

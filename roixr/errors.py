@@ -15,24 +15,33 @@ from __future__ import annotations
 __all__ = [
     "BoldError",
     "CohortError",
+    "CohortMismatchError",
+    "CoverageWarning",
     "EmptyRoiWarning",
+    "ForeignStoreError",
     "FormError",
     "GridMismatchError",
     "IgnoredOptionWarning",
+    "IncompleteCohortWarning",
     "IncompleteStoreError",
     "MetadataWarning",
+    "MissingDependencyError",
     "MissingRoiWarning",
     "OptionError",
     "OutputExistsError",
+    "OutputPathError",
     "OverlapError",
     "OverlayError",
     "OverlayNotFoundError",
+    "RegistrationError",
     "RoiNotFoundError",
+    "RoiSourceError",
     "RoixrError",
     "RoixrWarning",
     "SVGPathError",
     "StoreError",
     "StoreExistsError",
+    "StoreKindError",
     "StoreNotFoundError",
     "SubjectFileNotFoundError",
     "SubjectNotFoundError",
@@ -41,6 +50,7 @@ __all__ = [
     "TransformError",
     "TransformNotFoundError",
     "UnverifiedGridWarning",
+    "VertexCountError",
 ]
 
 
@@ -161,3 +171,55 @@ class UnverifiedGridWarning(RoixrWarning):
 
 class MetadataWarning(RoixrWarning):
     """A file lacks metadata roixr would use (a repetition time...); a default was taken."""
+
+
+# --- inputs beyond pycortex -------------------------------------------------------------
+
+
+class RoiSourceError(RoixrError, ValueError):
+    """An ROI source (an annotation, label, GIfTI or CIFTI file...) is unreadable or unknown."""
+
+
+class VertexCountError(RoiSourceError):
+    """An ROI file's vertex count does not match the subject's surfaces."""
+
+
+class RegistrationError(TransformError):
+    """A registration file does not parse, or its geometry contradicts the images given."""
+
+
+# --- stores and outputs ------------------------------------------------------------------
+
+
+class ForeignStoreError(StoreError):
+    """The path is not a zarr store, or a zarr store that roixr did not write."""
+
+
+class StoreKindError(StoreError):
+    """A cohort store was opened as a single store, or a single store as a cohort."""
+
+
+class CohortMismatchError(CohortError, ValueError):
+    """Subjects were to be added to a cohort store with other options than the store's."""
+
+
+class IncompleteCohortWarning(RoixrWarning):
+    """A cohort store was opened with subjects that failed or whose write did not finish;
+    only the complete subjects are in the tree."""
+
+
+class OutputPathError(RoixrError, FileNotFoundError):
+    """An output's folder does not exist, or its name cannot be written (roixr never
+    creates parent folders)."""
+
+
+# --- optional dependencies ----------------------------------------------------------
+
+
+class MissingDependencyError(RoixrError, ImportError):
+    """An optional dependency is not installed (matplotlib for pictures and reports)."""
+
+
+class CoverageWarning(RoixrWarning):
+    """ROIs lie partly or wholly outside the volume's field of view (the drop-in
+    ``get_roi_masks`` reports them as pycortex does)."""

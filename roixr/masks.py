@@ -10,14 +10,15 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr._version import __version__
 from roixr.errors import OptionError
-from roixr.io.subject import SubjectLike
-from roixr.io.transforms import Transform
+from roixr.io.subject import SubjectLike, XfmLike
 from roixr.rois.source import SourceLike
 from roixr.sampling.graph import build
+from roixr.sampling.options import coverage
 from roixr.sampling.plan import CORTEX, Plan, make_plan
 from roixr.sampling.registry import Sampler
 
@@ -40,19 +41,22 @@ def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtyp
     limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size")) // max(2 * n_out, 1)
     per_core = int(np.prod(shape)) * dtype.itemsize // (2 * (os.cpu_count() or 1))
     try:
-        return da.core.normalize_chunks(
+        out = da.core.normalize_chunks(
             chunks, shape, dtype=dtype, limit=max(min(limit, per_core), 1)
         )
+        if any(c <= 0 for axis in out for c in axis) and np.prod(shape):
+            raise ValueError("chunk sizes must be positive")
+        return out
     except (ValueError, TypeError, ZeroDivisionError) as err:
         raise OptionError(
             f"invalid chunks {chunks!r} for the grid {shape}: {err}. Use 'auto', an int, a "
-            "3-tuple, or a dict keyed by 'x', 'y', 'z'."
+            "3-tuple, or a dict keyed by 'x', 'y', 'z' (sizes > 0, or -1 for a whole axis)."
         ) from None
 
 
 def roi_masks(
     subject: SubjectLike,
-    xfm: str | Transform,
+    xfm: XfmLike,
     rois: str | Iterable[str] | None = None,
     sampler: str | float | Sampler = "cortical",
     *,
@@ -70,8 +74,12 @@ def roi_masks(
     ----------
     subject : Subject, path-like or str
         A :class:`roixr.Subject`, a subject folder, or a subject name.
-    xfm : str or Transform
-        The transform's name (``"identity"`` for the anatomical grid).
+    xfm : str, pair or Transform
+        The transform's name (``"identity"`` for the anatomical grid), or a
+        ``(reference_image, registration)`` pair: the reference image gives the grid, the
+        registration (a :class:`roixr.Registration`, a path to an ``.lta``, ``register.dat``,
+        FSL ``.mat`` or ITK/ANTs affine, a 4×4 array, or ``"identity"``) relates it to the
+        subject's anatomy.
     rois : str or list of str, optional
         ROI names, in the order wanted; all ROIs of the source when None. ``"Cortex"`` adds
         the cortical voxels in none of the other requested ROIs (binary samplers only).
@@ -85,9 +93,8 @@ def roi_masks(
     fail_for_missing_rois : bool
         Raise for requested ROIs missing from the source; else warn and skip them.
     exclude_empty_rois : bool
-        Drop ROIs with no vertices, and ROIs none of whose vertices are found in the volume.
-        The latter needs the coverage, so this option **computes coverage eagerly** (a full
-        pass over the volume); the masks stay lazy.
+        Drop ROIs with no vertices, and ROIs none of whose vertices lie inside the volume's
+        field of view (zero coverage; known without computing the masks).
     overlay_file : path-like, optional
         Another overlays SVG instead of the subject's ``overlays.svg`` (pycortex's spelling
         of ``source=``).
@@ -104,7 +111,9 @@ def roi_masks(
         ``roi_masks`` with dims ``(roi, hemisphere, x, y, z)``, dask-backed: bool for binary
         samplers (or with a threshold), float32 fractions otherwise. Coords ``roi``,
         ``hemisphere`` (``["L", "R"]``), ``x``, ``y``, ``z`` and ``coverage`` (percent of each
-        ROI's vertices found in the volume, lazy). Attrs are JSON-serialisable.
+        ROI's vertices whose fiducial position lies inside the volume's field of view, the
+        same meaning for every sampler; NaN for ROIs without vertices and 'Cortex'). Attrs
+        are JSON-serialisable.
 
     Raises
     ------
@@ -137,21 +146,22 @@ def roi_masks(
         source=source,
         overlay_file=overlay_file,
     )
-    data, coverage = build(plan, _chunks(chunks, plan.shape, len(plan.rows), plan.dtype))
+    data = build(plan, _chunks(chunks, plan.shape, len(plan.rows), plan.dtype))
+    cover = coverage(plan.table, plan.surfaces.fiducial, plan.coord, plan.shape)
     if plan.options.cortex:  # Cortex has no vertices of its own: NaN coverage
-        coverage = da.concatenate([coverage, da.full(1, np.nan)])
-    masks = _wrap(data, coverage, plan)
+        cover = np.append(cover, np.nan)
+    masks = _wrap(data, cover, plan)
     if list(plan.order) != list(plan.rows):
         masks = masks.isel(roi=plan.row_order())  # the requested order, by name
     if exclude_empty_rois:
-        found = np.asarray(masks.coverage.values)
+        found = masks.coverage.values
         keep_idx = [i for i, (n, c) in enumerate(zip(plan.order, found, strict=True))
                     if n == CORTEX or c > 0]  # fmt: skip
         masks = masks.isel(roi=keep_idx)
     return masks
 
 
-def _wrap(data: da.Array, coverage: da.Array, plan: Plan) -> xr.DataArray:
+def _wrap(data: da.Array, cover: np.ndarray, plan: Plan) -> xr.DataArray:
     nx, ny, nz = plan.shape
     transform = plan.transform
     coords = {
@@ -160,7 +170,11 @@ def _wrap(data: da.Array, coverage: da.Array, plan: Plan) -> xr.DataArray:
         "x": np.arange(nx),
         "y": np.arange(ny),
         "z": np.arange(nz),
-        "coverage": ("roi", coverage),
+        # computed now (cheap); a dask array with a content name, as other coords' data
+        "coverage": (
+            "roi",
+            da.from_array(cover, chunks=-1, name=f"roixr-coverage-{tokenize(cover)}"),
+        ),
     }
     attrs = {
         "subject": plan.subject.name,

@@ -30,7 +30,7 @@ from roixr.convert import (
     from_dict,
     roi_names,
 )
-from roixr.errors import FormError, OutputExistsError
+from roixr.errors import FormError, OutputExistsError, OutputPathError
 from roixr.io.images import load_volume
 
 __all__ = ["from_nifti", "to_nifti"]
@@ -182,7 +182,10 @@ def _save(img: nib.Nifti1Image, path: Path, suffix: str, *, overwrite: bool) -> 
 
 def _check_target(path: Path, *, overwrite: bool) -> None:
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"The folder {str(path.parent)!r} does not exist; create it.")
+        raise OutputPathError(
+            f"the folder {str(path.parent)!r} for {path.name!r} does not exist; create it "
+            "first (roixr does not create folders, so a typo cannot scatter outputs)."
+        )
     if path.exists() and not overwrite:
         raise _exists(path)
 

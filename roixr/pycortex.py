@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from roixr.errors import FormError
+from roixr.errors import CoverageWarning, FormError
 from roixr.io.subject import as_subject
 from roixr.sampling import local
 from roixr.sampling.local import GridColumns
@@ -105,7 +105,9 @@ def get_roi_masks(
     grid = local.run(plan, prepared)  # numpy, one chunk: no dask graph, no dense 5-D block
     names = list(plan.order)
     rows = plan.row_order()
-    coverage = {n: float(grid.coverage[r]) for n, r in zip(names, rows, strict=True)}
+    # pycortex's warnings and exclude_empty_rois use its own measure (vertices its sampling
+    # found), not the field-of-view coverage of roi_masks: the drop-in keeps its results
+    coverage = {n: float(grid.found[r]) for n, r in zip(names, rows, strict=True)}
     # pycortex ignores exclude_empty_rois for its index form, but still warns
     dropped = _coverage_warnings(coverage, sampler.name, exclude_empty_rois and return_dict)
     if not return_dict:
@@ -129,7 +131,12 @@ def _masks_dict(
         values = grid.values[row]
         for suffix, side in sides:
             volume = np.zeros(zyx, dtype=dtype)  # calloc: pages untouched stay free
-            volume.ravel()[flat[side]] = values[side]
+            if split_lr or not grid.twice:
+                volume.ravel()[flat[side]] = values[side]
+            elif dtype is bool:  # a voxel listed for both hemispheres (the ribbon sampler)
+                volume.ravel()[flat[values]] = True
+            else:
+                np.add.at(volume.ravel(), flat, values)
             out[name + suffix] = volume
     return out
 
@@ -153,11 +160,17 @@ def _coverage_warnings(coverage: dict, sampler_name, exclude: bool) -> set[str]:
         if name == CORTEX:
             continue
         if np.isnan(pct) or pct == 0:
-            warnings.warn(f"ROI {name} is entirely missing from your scan protocol!", stacklevel=3)
+            warnings.warn(
+                f"ROI {name} is entirely missing from your scan protocol!",
+                CoverageWarning,
+                stacklevel=3,
+            )
             if exclude:
                 dropped.add(name)
         elif pct < 100 and sampler_name == "cortical-conservative":
             warnings.warn(
-                f"ROI {name} is only {pct:0.2f}% contained in your scan protocol!", stacklevel=3
+                f"ROI {name} is only {pct:0.2f}% contained in your scan protocol!",
+                CoverageWarning,
+                stacklevel=3,
             )
     return dropped

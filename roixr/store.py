@@ -1,16 +1,26 @@
-"""Zarr stores of ROI masks (and index volumes), with completion markers.
+"""Zarr stores of ROI masks (and index volumes) that know what they hold.
 
 A store is a zarr 3 group on disk holding the DataArray as one variable (``roi_masks`` or
-``roi_index``), zstd-compressed, with every coord and attr. The group's ``roixr_complete``
-attribute is set to true only after all data is written, so a store whose write was
-interrupted is refused on open instead of reading as fill values.
+``roi_index``), zstd-compressed, with every coord and attr. The group's attributes record
+what the store is (``roixr_kind``: ``"roi_masks"``, ``"roi_index"`` or ``"cohort"``), what
+made it (``roixr_provenance``: subject, transform, sampler, ROIs and their source, options,
+roixr version, time) and whether its write finished (``roixr_complete``, set to true only
+after all data is written). Opening tells apart a path that is not a zarr store, a zarr
+store roixr did not write, a cohort opened as a single store, and an interrupted write.
+
+Replacing an existing store (``mode="w"``) writes the new data to a temporary sibling
+folder and swaps it in only when complete, so the old store stays intact until then and a
+store can be rewritten from data read lazily from itself.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import shutil
+import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -19,17 +29,26 @@ import xarray as xr
 import zarr
 
 import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
+from roixr._version import __version__
 from roixr.errors import (
+    ForeignStoreError,
     IncompleteStoreError,
+    OutputPathError,
     StoreError,
     StoreExistsError,
+    StoreKindError,
     StoreNotFoundError,
 )
 
-__all__ = ["COMPLETE", "open_roi_masks", "to_zarr"]
+__all__ = ["COMPLETE", "KIND", "PROVENANCE", "open_roi_masks", "store_info", "to_zarr"]
 
 COMPLETE = "roixr_complete"
+KIND = "roixr_kind"
+PROVENANCE = "roixr_provenance"
+COHORT = "cohort"
 VARIABLES = ("roi_masks", "roi_index")
+_PROVENANCE_ATTRS = ("subject", "xfm", "sampler", "threshold", "allow_overlap", "source",
+                     "roixr_version")  # fmt: skip
 
 
 def _compressors() -> list:
@@ -59,7 +78,23 @@ def _regular(obj: xr.DataArray) -> xr.DataArray:
 
 def _exists(path: Path, group: str | None) -> bool:
     target = path if group is None else path / group
-    return target.exists() and any(target.iterdir())
+    return target.exists() and (not target.is_dir() or any(target.iterdir()))
+
+
+def _where(path: Path, group: str | None) -> str:
+    return f"{path}" if group is None else f"{path} (group {group!r})"
+
+
+def provenance(obj: xr.DataArray) -> dict[str, Any]:
+    """What made ``obj``: its provenance attrs, the ROIs, and when it was written."""
+    out: dict[str, Any] = {k: obj.attrs[k] for k in _PROVENANCE_ATTRS if k in obj.attrs}
+    if "roi" in obj.coords:
+        out["rois"] = [str(r) for r in obj["roi"].values]
+    elif "flag_meanings" in obj.attrs:
+        out["rois"] = str(obj.attrs["flag_meanings"]).split()
+    out.setdefault("roixr_version", __version__)
+    out["written"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return out
 
 
 def to_zarr(
@@ -77,9 +112,11 @@ def to_zarr(
     obj : xarray.DataArray
         ``roi_masks`` (from :func:`roixr.roi_masks`) or ``roi_index``.
     store : path-like
-        The store's folder.
+        The store's folder. Its parent folder must exist.
     mode : {"w-", "w"}
-        ``"w-"`` (default) refuses an existing store; ``"w"`` overwrites it.
+        ``"w-"`` (default) refuses an existing store; ``"w"`` replaces it. A replaced store
+        stays intact until the new one is completely written (the new data goes to a
+        temporary sibling folder first), so ``obj`` may be read from the store it replaces.
     group : str, optional
         Write into this group of the store.
     compute : bool
@@ -94,35 +131,59 @@ def to_zarr(
     ------
     StoreExistsError
         If the store exists and ``mode="w-"``.
+    StoreKindError
+        If ``mode="w"`` would replace a cohort store by a single store.
+    OutputPathError
+        If the parent folder does not exist.
     """
     name = _check_kind(obj)
     path = Path(store)
     if mode not in ("w-", "w"):
-        raise StoreError(f"mode must be 'w-' (refuse existing) or 'w' (overwrite), got {mode!r}")
-    if mode == "w-" and _exists(path, group):
-        raise StoreExistsError(
-            f"{path if group is None else f'{path} (group {group!r})'} already exists; roixr "
-            "never overwrites a store unless asked. Pass mode='w' to replace it, or choose "
-            "another path."
+        raise StoreError(
+            f"mode must be 'w-' (refuse an existing store) or 'w' (replace it), got {mode!r}"
         )
+    if not path.parent.is_dir():
+        raise OutputPathError(
+            f"the folder {path.parent} for the store {path.name!r} does not exist; create it "
+            "first (roixr does not create parent folders, so a typo cannot scatter stores)."
+        )
+    target = path if group is None else path / group
+    exists = _exists(path, group)
+    if exists and mode == "w-":
+        raise StoreExistsError(
+            f"{_where(path, group)} already exists; roixr never overwrites a store unless "
+            "asked. Pass mode='w' to replace it, or choose another path."
+        )
+    if exists and group is None and store_kind(path) == COHORT:
+        raise StoreKindError(
+            f"{path} is a cohort store (roixr.write_cohort); mode='w' would replace all its "
+            "subjects by one. Write to another path, or delete the cohort first."
+        )
+    if exists and target.is_file():
+        raise StoreError(f"{target} is a file, not a folder; choose another path")
+    # an existing store is replaced only once the new one is complete: write beside it
+    tmp = target.with_name(f".{target.name}.roixr-tmp-{uuid.uuid4().hex[:8]}") if exists else None
     ds = _regular(obj).to_dataset(name=name)
     # variable-length strings: zarr 3 has no stable spec for fixed-width unicode
     ds = ds.assign_coords(
         {d: ds[d].astype(object) for d in ("roi", "hemisphere") if d in ds.coords}
     )
-    ds.attrs[COMPLETE] = False
+    ds.attrs = {COMPLETE: False, KIND: name, PROVENANCE: provenance(obj)}
     for coord in ds.coords.values():
         coord.encoding.pop("chunks", None)
     write = ds.to_zarr(
-        path,
-        group=group,
+        tmp if tmp is not None else path,
+        group=None if tmp is not None else group,
         mode="w",
         encoding={name: {"compressors": _compressors()}},
         consolidated=False,
         compute=False,
         zarr_format=3,
     )
-    done = dask.delayed(_mark_complete)(write, str(path), group)
+    if tmp is None:
+        done = dask.delayed(_mark_complete, pure=True)(write, str(path), group)
+    else:
+        done = dask.delayed(_swap, pure=True)(write, str(tmp), str(target))
     if not compute:
         return done
     done.compute()
@@ -134,13 +195,121 @@ def _mark_complete(_written, path: str, group: str | None) -> str:
     return path
 
 
+def _swap(_written, tmp: str, target: str) -> str:
+    """Mark the new store complete, then put it in place of the old one."""
+    _mark_complete(None, tmp, None)
+    old = Path(target).with_name(f".{Path(target).name}.roixr-old-{uuid.uuid4().hex[:8]}")
+    os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+# --- what a store is -----------------------------------------------------------------------
+
+
+def is_zarr(path: Path) -> bool:
+    return any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def group_attrs(path: Path, group: str | None = None) -> dict[str, Any]:
+    try:
+        g = zarr.open_group(str(path), path=group or "", mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
+        return {}
+    return dict(g.attrs)
+
+
+def store_kind(path: Path, group: str | None = None) -> str | None:
+    """``"roi_masks"``, ``"roi_index"``, ``"cohort"``, or None (not written by roixr)."""
+    attrs = group_attrs(path, group)
+    if KIND in attrs:
+        return str(attrs[KIND])
+    if attrs.get("roixr_cohort"):  # written by roixr < 0.2
+        return COHORT
+    if COMPLETE in attrs:
+        target = path if group is None else path / group
+        return next((v for v in VARIABLES if (target / v).is_dir()), VARIABLES[0])
+    return None
+
+
+def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
+    """What a store holds: its kind, whether its write finished, and its provenance.
+
+    Returns
+    -------
+    dict
+        ``{"kind": ..., "complete": bool, "provenance": {...}}``; ``kind`` is None for a
+        zarr store roixr did not write.
+    """
+    path = Path(store)
+    attrs = group_attrs(path, group)
+    return {
+        "kind": store_kind(path, group),
+        "complete": bool(attrs.get(COMPLETE, False)),
+        "provenance": dict(attrs.get(PROVENANCE, {})),
+    }
+
+
 def is_complete(store: str | os.PathLike, group: str | None = None) -> bool:
     """Whether the store (or one of its groups) was completely written."""
+    return bool(group_attrs(Path(store), group).get(COMPLETE, False))
+
+
+def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
+    """(chunk files on disk, chunks expected) of a variable, or None if unknown."""
     try:
-        g = zarr.open_group(str(store), path=group or "", mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
-        return False
-    return bool(g.attrs.get(COMPLETE, False))
+        arr = zarr.open_array(str(target / name), mode="r")
+        expected = int(np.prod(arr.cdata_shape))
+    except Exception:  # metadata itself unfinished
+        return None
+    found = sum(1 for p in (target / name / "c").rglob("*") if p.is_file())
+    return found, expected
+
+
+def check_store(path: Path, group: str | None, *, opener: str) -> str:
+    """Check that ``path`` (or its group) is a complete single roixr store; its kind.
+
+    Raises StoreNotFoundError, ForeignStoreError, StoreKindError or IncompleteStoreError,
+    each naming the path and what to do; ``opener`` names the function being called.
+    """
+    where = _where(path, group)
+    target = path if group is None else path / group
+    if not target.exists():
+        raise StoreNotFoundError(
+            f"no zarr store at {where}. Check the path, or write one with masks.roixr.to_zarr()."
+        )
+    if not target.is_dir() or not is_zarr(target):
+        raise ForeignStoreError(
+            f"{where} is not a zarr store (no zarr.json in it). Give {opener} the folder "
+            "that masks.roixr.to_zarr() or roixr.write_cohort() wrote."
+        )
+    kind = store_kind(path, group)
+    if kind is None:
+        raise ForeignStoreError(
+            f"{where} is a zarr store that roixr did not write (it has no roixr_kind "
+            "attribute), so roixr cannot tell what it holds or whether its write finished. "
+            "Open it with xarray.open_zarr, or write roixr masks with masks.roixr.to_zarr()."
+        )
+    if kind == COHORT:
+        raise StoreKindError(
+            f"{where} is a cohort store (one group per subject); open it with "
+            "roixr.open_cohort(), or one subject with "
+            f"{opener}(store, group='<subject>')."
+        )
+    if not is_complete(path, group):
+        written = _chunks_written(target, kind)
+        detail = (
+            f"{written[0]} of its {written[1]} chunks of {kind!r} are on disk"
+            if written
+            else f"the metadata of {kind!r} is incomplete"
+        )
+        raise IncompleteStoreError(
+            f"the store at {where} was not completely written ({detail}; the write was "
+            "interrupted or is still running), and missing data would read as zeros. If no "
+            "write is running, write it again with mode='w'."
+        )
+    return kind
 
 
 def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.DataArray:
@@ -150,26 +319,22 @@ def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.
     ------
     StoreNotFoundError
         If there is no store at ``store``.
+    ForeignStoreError
+        If ``store`` is not a zarr store, or a zarr store roixr did not write.
+    StoreKindError
+        If it is a cohort store (use :func:`roixr.open_cohort`).
     IncompleteStoreError
-        If the store's write did not finish; the message says how to redo it.
+        If the store's write did not finish; the message says how much was written.
     """
     path = Path(store)
-    where = f"{path}" if group is None else f"{path} (group {group!r})"
-    if not (path if group is None else path / group).exists():
-        raise StoreNotFoundError(
-            f"no zarr store at {where}. Write one with masks.roixr.to_zarr()."
-        )
-    if not is_complete(path, group):
-        raise IncompleteStoreError(
-            f"the store at {where} was not completely written (the write was interrupted or "
-            "is still running); its data would read as fill values. Write it again with "
-            "mode='w'."
-        )
+    kind = check_store(path, group, opener="roixr.open_roi_masks")
     ds = xr.open_zarr(path, group=group, consolidated=False, chunks={})
-    names = [v for v in VARIABLES if v in ds.data_vars]
-    if not names:
-        raise StoreError(f"{where} holds no roixr masks (variables: {list(ds.data_vars)})")
-    return plain_labels(ds[names[0]])
+    if kind not in ds.data_vars:
+        raise ForeignStoreError(
+            f"{_where(path, group)} should hold {kind!r} but holds {list(ds.data_vars)}; it "
+            "was changed after roixr wrote it. Write it again."
+        )
+    return plain_labels(ds[kind])
 
 
 def plain_labels(obj):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roixr.sampling import Chunk, Surfaces
-from roixr.sampling.samplers.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
+from roixr.sampling.kernels.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
 
 SHAPE = (7, 6, 5)
 

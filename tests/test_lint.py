@@ -34,3 +34,25 @@ def test_mypy():
         pytest.fail("mypy is not installed; `pip install -e .[test]` installs it")
     out = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_warning_is_a_roixr_warning():
+    """Every ``warnings.warn`` in roixr names a category derived from RoixrWarning, so one
+    filter silences roixr and nothing else."""
+    import ast
+
+    from roixr import errors
+
+    calls = 0
+    for path in (ROOT / "roixr").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "warnings.warn"):
+                continue
+            calls += 1
+            args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "category")]
+            assert args, f"{path}:{node.lineno}: warnings.warn without a category"
+            category = getattr(errors, ast.unparse(args[0]), None)
+            assert isinstance(category, type) and issubclass(category, errors.RoixrWarning), (
+                f"{path}:{node.lineno}: {ast.unparse(args[0])} is not a RoixrWarning"
+            )
+    assert calls >= 8

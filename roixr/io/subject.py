@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,18 +20,23 @@ from roixr.errors import (
     TransformNotFoundError,
 )
 from roixr.io.filestore import filestores
-from roixr.io.surfaces import Surface, read_surface
-from roixr.io.transforms import Transform, identity_transform, read_transform
+from roixr.io.layouts import FreeSurferLayout, Layout, PycortexLayout, SurfacesLayout
+from roixr.io.surfaces import Surface
+from roixr.io.transforms import Transform
 
-__all__ = ["HEMISPHERES", "Subject", "SubjectLike", "as_subject"]
+__all__ = ["HEMISPHERES", "Subject", "SubjectLike", "XfmLike", "as_subject"]
 
 Hemi = Literal["lh", "rh"]
 HEMISPHERES: tuple[Hemi, Hemi] = ("lh", "rh")
-_FILE_KINDS = {"white": "wm", "pial": "pia", "flat": "flat", "inflated": "inflated"}
+_KINDS = ("white", "pial", "flat", "inflated")
 
 
 class Subject:
-    """A subject in pycortex's filestore layout.
+    """A subject: its surfaces, anatomy and transforms.
+
+    ``Subject(path)`` reads pycortex's filestore layout; :meth:`from_freesurfer` reads a
+    FreeSurfer subject directory and :meth:`from_surfaces` ``(lh, rh)`` surface files in
+    scanner RAS (fMRIPrep, HCP). Everything downstream works the same on all three.
 
     Parameters
     ----------
@@ -53,38 +59,156 @@ class Subject:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path).expanduser().resolve()
-        if not self.path.is_dir():
+        folder = Path(path).expanduser().resolve()
+        if not folder.is_dir():
             raise SubjectNotFoundError(
-                f"subject folder {self.path} does not exist. Pass an existing subject folder, "
+                f"subject folder {folder} does not exist. Pass an existing subject folder, "
                 "a roixr.Subject, or a name in a filestore (set ROIXR_FILESTORE)."
             )
-        if not (self.path / "surfaces").is_dir():
-            raise SubjectNotFoundError(
-                f"{self.path} is not a pycortex subject: it has no surfaces/ folder. Pass the "
-                "subject's own folder (the one holding surfaces/, transforms/, overlays.svg)."
+        if not (folder / "surfaces").is_dir():
+            hint = (
+                " It looks like a FreeSurfer subject: use roixr.Subject.from_freesurfer."
+                if (folder / "surf").is_dir()
+                else ""
             )
+            raise SubjectNotFoundError(
+                f"{folder} is not a pycortex subject: it has no surfaces/ folder. Pass the "
+                "subject's own folder (the one holding surfaces/, transforms/, overlays.svg)."
+                + hint
+            )
+        self._setup(PycortexLayout(folder, folder.name))
+
+    def _setup(self, layout: Layout) -> None:
+        self._layout = layout
+        self.path = layout.path
         self._lock = threading.RLock()
         self._surfaces: dict[tuple[str, str], Surface] = {}
         self._transforms: dict[str, Transform] = {}
         self._derived: dict[str, np.ndarray] = {}
 
+    @classmethod
+    def _from_layout(cls, layout: Layout) -> Subject:
+        subject = cls.__new__(cls)
+        subject._setup(layout)
+        return subject
+
+    @classmethod
+    def from_freesurfer(
+        cls,
+        path: str | os.PathLike,
+        *,
+        transforms: Mapping[str, tuple[Any, Any]] | None = None,
+        name: str | None = None,
+    ) -> Subject:
+        """A FreeSurfer subject directory (``$SUBJECTS_DIR/<subject>``).
+
+        Reads ``surf/{lh,rh}.{white,pial}`` (in tkr-RAS), ``mri/orig.mgz`` (the tkr-RAS ↔
+        scanner-RAS relation, and the ``identity`` transform's grid) and ``label/`` (for
+        annotations named like ``"aparc"``).
+
+        Parameters
+        ----------
+        path : path-like
+            The subject's folder.
+        transforms : mapping, optional
+            ``{name: (reference_image, registration)}``: named functional grids (see
+            :func:`roixr.roi_masks` for registrations).
+        name : str, optional
+            The subject's name; the folder's name by default.
+
+        Raises
+        ------
+        SubjectNotFoundError
+            If the folder or its ``surf/`` is missing.
+        SubjectFileNotFoundError
+            If ``mri/orig.mgz`` is missing.
+
+        Examples
+        --------
+        >>> subj = roixr.Subject.from_freesurfer("bert")  # doctest: +SKIP
+        >>> masks = roixr.roi_masks(subj, ("bold_ref.nii.gz", "register.lta"),
+        ...                         source="aparc")  # doctest: +SKIP
+        """
+        return cls._from_layout(FreeSurferLayout.open(path, transforms, name))
+
+    @classmethod
+    def from_surfaces(
+        cls,
+        *,
+        white: tuple[str | os.PathLike, str | os.PathLike],
+        pial: tuple[str | os.PathLike, str | os.PathLike],
+        transforms: Mapping[str, tuple[Any, Any]] | None = None,
+        flat: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+        anatomical: str | os.PathLike | None = None,
+        name: str | None = None,
+        inflated: tuple[str | os.PathLike, str | os.PathLike] | None = None,
+    ) -> Subject:
+        """A subject from ``(lh, rh)`` surface files in scanner RAS (fMRIPrep, HCP).
+
+        Parameters
+        ----------
+        white, pial : (lh, rh)
+            GIfTI (``.surf.gii``) or FreeSurfer surface files, in the scanner RAS of the
+            anatomical image (fMRIPrep's ``sub-*_hemi-L_white.surf.gii``, HCP's
+            ``*.L.white.32k_fs_LR.surf.gii``).
+        transforms : mapping, optional
+            ``{name: (reference_image, registration)}``.
+        flat : (lh, rh), optional
+            Flatmaps; needed only by ROIs drawn in an overlays SVG.
+        anatomical : path-like, optional
+            The anatomical (T1w) image: the ``identity`` transform's grid, and the image FSL
+            and tkregister registrations are relative to.
+        name : str, optional
+            The subject's name; guessed from the file names by default.
+        inflated : (lh, rh), optional
+            Inflated surfaces (not used by masks).
+        """
+        layout = SurfacesLayout.open(
+            white=white, pial=pial, flat=flat, inflated=inflated, anatomical=anatomical,
+            transforms=transforms, name=name,
+        )  # fmt: skip
+        return cls._from_layout(layout)
+
     @property
     def name(self) -> str:
-        """The subject's name (its folder's name)."""
-        return self.path.name
+        """The subject's name (its folder's name unless given)."""
+        return self._layout.name
+
+    @property
+    def layout(self) -> Layout:
+        """Where the subject's files are (pycortex, FreeSurfer or plain surfaces)."""
+        return self._layout
+
+    @property
+    def anatomical(self) -> Path | None:
+        """The anatomical image (``raw.nii.gz``, ``orig.mgz``, or ``anatomical=``)."""
+        return self._layout.anatomical
+
+    @property
+    def surface_to_scanner(self) -> np.ndarray:
+        """4×4: the surfaces' coordinates → the anatomical image's scanner RAS (identity
+        except for FreeSurfer's tkr-RAS surfaces)."""
+        return self._layout.surface_to_scanner()
+
+    @property
+    def label_dir(self) -> Path | None:
+        """Where FreeSurfer annotations are found by name (``label/``), if any."""
+        return self._layout.label_dir
 
     def __repr__(self) -> str:
-        return f"<roixr.Subject {self.name!r} at {self.path}>"
+        kind = "" if self._layout.kind == "pycortex" else f" ({self._layout.kind})"
+        return f"<roixr.Subject {self.name!r}{kind} at {self.path}>"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Subject) and other.path == self.path
+        return isinstance(other, Subject) and other._layout.key == self._layout.key
 
     def __hash__(self) -> int:
-        return hash(self.path)
+        return hash(self._layout.key)
 
-    def __reduce__(self):  # pickle by path: caches are rebuilt where needed
-        return (Subject, (self.path,))
+    def __reduce__(self):  # pickle by path (or layout): caches are rebuilt where needed
+        if isinstance(self._layout, PycortexLayout) and not self._layout.transforms:
+            return (Subject, (self.path,))
+        return (Subject._from_layout, (self._layout,))
 
     # -- surfaces ---------------------------------------------------------------------
     def surface(self, kind: str, hemi: Hemi) -> Surface:
@@ -102,7 +226,7 @@ class Subject:
         """
         if hemi not in HEMISPHERES:
             raise ValueError(f"hemi must be 'lh' or 'rh', got {hemi!r}")
-        if kind not in (*_FILE_KINDS, "fiducial"):
+        if kind not in (*_KINDS, "fiducial"):
             raise ValueError(
                 f"unknown surface kind {kind!r}; use one of white, pial, fiducial, flat, inflated"
             )
@@ -118,7 +242,7 @@ class Subject:
         if kind == "fiducial":
             white, pial = self.surface("white", hemi), self.surface("pial", hemi)
             return Surface((white.points + pial.points) / 2, white.polys, "fiducial")
-        surf = read_surface(self.path / "surfaces" / f"{_FILE_KINDS[kind]}_{hemi}.gii")
+        surf = self._layout.read_surface(kind, hemi)
         if kind != "white":
             white = self.surface("white", hemi)
             if surf.n_vertices != white.n_vertices:
@@ -153,37 +277,56 @@ class Subject:
     # -- transforms -------------------------------------------------------------------
     @property
     def transforms(self) -> list[str]:
-        """Names of the subject's transforms (folders under ``transforms/``)."""
-        folder = self.path / "transforms"
-        if not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if (p / "matrices.xfm").is_file())
+        """Names of the subject's transforms (``identity`` aside)."""
+        return self._layout.transform_names()
 
-    def transform(self, name: str) -> Transform:
-        """A transform by name; ``"identity"`` is the grid of ``anatomicals/raw.nii.gz``."""
-        with self._lock:
-            if name not in self._transforms:
-                self._transforms[name] = self._read_transform(name)
-            return self._transforms[name]
+    def transform(self, xfm: XfmLike) -> Transform:
+        """A transform: by name, or from a ``(reference_image, registration)`` pair.
 
-    def _read_transform(self, name: str) -> Transform:
-        if name == "identity":
-            return identity_transform(self.path / "anatomicals" / "raw.nii.gz")
-        folder = self.path / "transforms" / name
-        if not isinstance(name, str) or not name or not folder.is_dir():
+        Parameters
+        ----------
+        xfm : str, (reference_image, registration) or Transform
+            A name (``"identity"`` is the anatomical image's grid); or a pair: the functional
+            reference image (a path or a nibabel image, whose grid and affine the masks take)
+            and its registration to the anatomy (a FreeSurfer ``.lta`` or ``register.dat``,
+            an FSL ``.mat``, an ITK/ANTs ``.txt``/``.h5``, a 4×4 anatomical RAS → functional
+            RAS array, ``"identity"``, or a :class:`~roixr.io.registration.Registration`
+            with ``invert=``).
+
+        Raises
+        ------
+        TransformNotFoundError, TransformError, RegistrationError
+        """
+        if isinstance(xfm, Transform):
+            return xfm
+        if isinstance(xfm, tuple):
+            if len(xfm) != 2:
+                raise TransformNotFoundError(
+                    f"a transform pair is (reference_image, registration), got {len(xfm)} "
+                    f"items: {xfm!r:.100}"
+                )
+            key = _pair_key(xfm)
+            if key is None:
+                return self._layout.pair(*xfm)
+            with self._lock:
+                if key not in self._transforms:
+                    self._transforms[key] = self._layout.pair(*xfm)
+                return self._transforms[key]
+        if not isinstance(xfm, str) or not xfm:
             raise TransformNotFoundError(
-                f"subject {self.name!r} has no transform {name!r} (no folder {folder}). "
-                f"Available: {[*self.transforms, 'identity']}."
+                f"xfm={xfm!r} names no transform of subject {self.name!r}. Pass a transform "
+                f"name (one of {[*self.transforms, 'identity']}) or a (reference_image, "
+                "registration) pair, for example ('bold_ref.nii.gz', 'register.lta')."
             )
-        return read_transform(folder)
+        with self._lock:
+            if xfm not in self._transforms:
+                self._transforms[xfm] = self._layout.read_transform(xfm, self.name)
+            return self._transforms[xfm]
 
     def has_surface(self, kind: str) -> bool:
         """Whether the subject has a surface of this kind (``"flat"``, ...); a hemisphere's
         missing file is then an error when it is read."""
-        if kind in ("white", "pial", "fiducial"):
-            return True
-        folder = self.path / "surfaces"
-        return any((folder / f"{_FILE_KINDS[kind]}_{h}.gii").is_file() for h in HEMISPHERES)
+        return self._layout.has_surface(kind)
 
     def flat_mesh_vertices(self) -> np.ndarray:
         """Bool ``(n,)``: vertices used by the flatmap's triangles (the others were cut out of
@@ -240,6 +383,17 @@ class Subject:
 
 SubjectLike = Subject | str | os.PathLike
 
+#: What ``xfm`` takes: a name, a ``(reference_image, registration)`` pair, or a Transform.
+XfmLike = str | tuple[Any, Any] | Transform
+
+
+def _pair_key(pair: tuple[Any, Any]) -> str | None:
+    """A cache key for a pair of paths (None for images or arrays, not cached)."""
+    ref, reg = pair
+    if isinstance(ref, (str, os.PathLike)) and isinstance(reg, (str, os.PathLike)):
+        return f"pair:{os.fspath(ref)}|{os.fspath(reg)}"
+    return None
+
 
 def as_subject(subject: SubjectLike) -> Subject:
     """Accept a :class:`Subject`, a subject folder, or a subject name.
@@ -254,9 +408,11 @@ def as_subject(subject: SubjectLike) -> Subject:
     """
     if isinstance(subject, Subject):
         return subject
-    if not isinstance(subject, (str, os.PathLike)):
-        raise TypeError(
-            f"subject must be a roixr.Subject, a folder or a name, got {type(subject).__name__}"
+    if subject is None or not isinstance(subject, (str, os.PathLike)):
+        raise SubjectNotFoundError(
+            f"subject={subject!r:.60} is not a subject. Pass a roixr.Subject (for example "
+            "roixr.Subject.from_freesurfer(path)), a pycortex subject folder, or a subject "
+            "name in a filestore (set ROIXR_FILESTORE)."
         )
     path = Path(subject).expanduser()
     if path.is_dir() or os.sep in str(subject) or (os.altsep and os.altsep in str(subject)):

@@ -58,7 +58,8 @@ def read_surface(path: Path) -> Surface:
     SubjectFileNotFoundError
         If the file is missing.
     SurfaceError
-        If it is not a GIFTI surface or its triangles index missing vertices.
+        If it is not a GIFTI surface, has non-finite coordinates, or its triangles index
+        missing vertices.
     """
     if not path.is_file():
         raise SubjectFileNotFoundError(
@@ -88,6 +89,16 @@ def read_surface(path: Path) -> Surface:
         raise SurfaceError(
             f"{path} holds points of shape {points.shape} and triangles of shape "
             f"{polys.shape}; expected (n, 3) and (m, 3). Re-export the surface."
+        )
+    if not np.issubdtype(points.dtype, np.number):
+        raise SurfaceError(f"{path} holds points of dtype {points.dtype}; expected numbers")
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise SurfaceError(
+            f"{path} has {int((~finite).sum())} vertices with non-finite coordinates (NaN "
+            f"or inf), the first is vertex {first}: {points[first].tolist()}. The file is "
+            "corrupt or was written from bad data; re-export the surface."
         )
     if polys.size and (polys.min() < 0 or polys.max() >= len(points)):
         raise SurfaceError(

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from roixr.errors import SubjectFileNotFoundError, TransformError
 from roixr.io.images import load_volume
+from roixr.io.registration import Grid, Registration, anat_to_func, as_registration
 
-__all__ = ["Transform", "identity_transform", "read_transform"]
+__all__ = [
+    "Transform",
+    "identity_transform",
+    "load_grid",
+    "read_transform",
+    "registered_transform",
+]
 
 
 @dataclass(frozen=True)
@@ -42,24 +51,58 @@ class Transform:
     reference: str
 
 
-def _reference_header(path: Path, what: str) -> tuple[tuple[int, int, int], np.ndarray]:
-    if not path.is_file():
-        raise SubjectFileNotFoundError(
-            f"{what} {path} is missing. Copy the functional reference image there "
-            "(pycortex's cortex.db.save_xfm does this)."
-        )
-    try:
-        img = load_volume(path)  # reads the header only
-        shape = tuple(int(s) for s in img.shape[:3])
-        affine = np.asarray(img.affine, dtype=np.float64)
-    except Exception as err:
+_FIXES = {
+    "reference image": "Copy the functional reference image there (pycortex's "
+    "cortex.db.save_xfm does this).",
+    "anatomical image": "It is the subject's anatomical (T1) image, the grid of the "
+    "'identity' transform: restore it from the subject's import (pycortex's "
+    "cortex.freesurfer.import_subj writes it), or pass another transform.",
+}
+
+
+def load_grid(image: object, what: str = "reference image") -> Grid:
+    """The grid (shape, affine, zooms) of a volume given as a path or a nibabel image.
+
+    Raises
+    ------
+    SubjectFileNotFoundError
+        If the file is missing.
+    TransformError
+        If it is not a readable 3D or 4D volume.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise SubjectFileNotFoundError(
+                f"{what} {path} is missing. "
+                + _FIXES.get(what, "Pass an existing NIfTI or MGH image.")
+            )
+        source = str(path)
+        try:
+            img: Any = load_volume(path)  # reads the header only
+        except Exception as err:
+            raise TransformError(
+                f"cannot read {what} {path} as a volume image ({type(err).__name__}: "
+                f"{err}). Replace it with a valid .nii.gz or .mgz."
+            ) from None
+    elif hasattr(image, "affine") and hasattr(image, "shape"):
+        img, source = image, f"<{type(image).__name__}>"
+    else:
         raise TransformError(
-            f"cannot read {what} {path} as a NIfTI image ({type(err).__name__}: {err}). "
-            "Replace it with a valid .nii.gz."
-        ) from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise TransformError(f"{what} {path} has shape {img.shape}; expected a 3D or 4D image")
-    return (shape[0], shape[1], shape[2]), affine
+            f"the {what} must be an image file or a nibabel image, got {image!r:.80}"
+        )
+    shape = tuple(int(s) for s in img.shape[:3])
+    if len(img.shape) not in (3, 4) or min(shape) < 1:
+        raise TransformError(f"{what} {source} has shape {img.shape}; expected a 3D or 4D image")
+    affine = np.asarray(img.affine, dtype=np.float64)
+    zooms = tuple(float(z) for z in np.sqrt((affine[:3, :3] ** 2).sum(0)))
+    return Grid((shape[0], shape[1], shape[2]), affine, (zooms[0], zooms[1], zooms[2]),
+                source, img)  # fmt: skip
+
+
+def _reference_header(path: Path, what: str) -> tuple[tuple[int, int, int], np.ndarray]:
+    grid = load_grid(path, what)
+    return grid.shape, grid.affine
 
 
 def _matrix(value: object, key: str, path: Path) -> np.ndarray:
@@ -123,7 +166,54 @@ def read_transform(folder: Path) -> Transform:
     return Transform(folder.name, coord, magnet, shape, affine, str(folder / "reference.nii.gz"))
 
 
-def identity_transform(raw: Path) -> Transform:
-    """pycortex's ``identity`` transform: the anatomical image's own grid."""
+def identity_transform(raw: Path, surface_to_scanner: np.ndarray | None = None) -> Transform:
+    """pycortex's ``identity`` transform: the anatomical image's own grid.
+
+    ``surface_to_scanner`` maps the surfaces' coordinates to the image's scanner RAS (for
+    FreeSurfer surfaces in tkr-RAS); the identity when None.
+    """
     shape, affine = _reference_header(raw, "anatomical image")
-    return Transform("identity", np.linalg.inv(affine), np.eye(4), shape, affine, str(raw))
+    if surface_to_scanner is None:
+        return Transform("identity", np.linalg.inv(affine), np.eye(4), shape, affine, str(raw))
+    s2s = np.asarray(surface_to_scanner, dtype=np.float64)
+    return Transform("identity", np.linalg.inv(affine) @ s2s, s2s, shape, affine, str(raw))
+
+
+def registered_transform(
+    reference: object,
+    registration: object,
+    *,
+    surface_to_scanner: np.ndarray,
+    anatomical: Path | None,
+    name: str | None = None,
+) -> Transform:
+    """The transform of a ``(reference_image, registration)`` pair.
+
+    Parameters
+    ----------
+    reference : path-like or nibabel image
+        The functional reference image: its grid and affine are the masks'.
+    registration : Registration, path-like, array or "identity"
+        See :class:`roixr.io.registration.Registration`.
+    surface_to_scanner : ndarray
+        The subject's surface coordinates → anatomical scanner RAS.
+    anatomical : Path, optional
+        The subject's anatomical image (FSL and tkregister files are relative to it; an LTA's
+        geometry is checked against it).
+    name : str, optional
+        The transform's name in attrs; the registration's description by default.
+
+    Returns
+    -------
+    Transform
+        ``coord = inv(reference affine) @ anat_to_func @ surface_to_scanner``, composed once
+        in float64.
+    """
+    reg: Registration = as_registration(registration)
+    grid = load_grid(reference, "reference image")
+    anat = None if anatomical is None else load_grid(anatomical, "anatomical image")
+    a2f = anat_to_func(reg, grid, anat)
+    magnet = a2f @ np.asarray(surface_to_scanner, dtype=np.float64)
+    coord = np.linalg.solve(grid.affine, magnet)
+    label = name if name is not None else f"{reg.description} → {Path(grid.source).name}"
+    return Transform(label, coord, magnet, grid.shape, grid.affine, grid.source)

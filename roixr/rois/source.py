@@ -39,7 +39,15 @@ class RoiSource(Protocol):
         ...
 
 
-SourceLike = RoiSource | str | os.PathLike | Mapping[str, Any] | None
+SourceLike = RoiSource | str | os.PathLike | Mapping[str, Any] | Sequence[Any] | None
+
+
+def _suffix(value: object) -> str:
+    name = os.fspath(value).lower() if isinstance(value, (str, os.PathLike)) else ""
+    for suffix in (".label.gii", ".dlabel.nii", ".annot", ".label", ".svg", ".gii"):
+        if name.endswith(suffix):
+            return suffix
+    return ""
 
 
 def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None) -> RoiSource:
@@ -47,10 +55,17 @@ def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None)
 
     Parameters
     ----------
-    source : RoiSource, path-like, mapping or None
-        None: the subject's ``overlays.svg`` (or ``overlay_file``). A path to an ``.svg``
-        file: that overlays file. A mapping ``{name: {"L": vertices, "R": vertices}}``: plain
-        vertex sets. Any object implementing :class:`RoiSource`.
+    source : RoiSource, path-like, pair, list, mapping or None
+        - None: the subject's ``overlays.svg`` (or ``overlay_file``);
+        - an ``.svg`` path: that overlays file;
+        - an ``(lh, rh)`` pair of ``.annot`` files, or an annotation name (``"aparc"``,
+          ``"aparc.a2009s"``) found in a FreeSurfer subject's ``label/`` folder;
+        - ``.label`` files (a path or a list): one ROI per name, ``lh.``/``rh.`` prefixes
+          giving the hemisphere;
+        - an ``(lh, rh)`` pair of GIfTI label files (``.label.gii``);
+        - a CIFTI dense label file (``.dlabel.nii``);
+        - a mapping ``{name: {"L": vertices, "R": vertices}}``;
+        - any object implementing :class:`RoiSource`.
     overlay_file : path-like, optional
         pycortex's spelling of an SVG source.
 
@@ -58,7 +73,15 @@ def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None)
     ------
     OptionError
         For both ``source`` and ``overlay_file``, or a source of an unknown kind.
+    RoiSourceError, SubjectFileNotFoundError
+        For label files that are missing or of mixed kinds.
     """
+    from roixr.rois.sources.labels import (
+        AnnotSource,
+        CiftiLabelSource,
+        GiftiLabelSource,
+        LabelFilesSource,
+    )
     from roixr.rois.sources.mapping import MappingSource
     from roixr.rois.sources.svg import SvgSource
 
@@ -75,10 +98,31 @@ def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None)
         return source
     if isinstance(source, Mapping):
         return MappingSource(source)
-    if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".svg":
-        return SvgSource(source)
+    if isinstance(source, (str, os.PathLike)):
+        kind = _suffix(source)
+        if kind == ".svg":
+            return SvgSource(source)
+        if kind == ".dlabel.nii":
+            return CiftiLabelSource(source)
+        if kind == ".label":
+            return LabelFilesSource([source])
+        if kind in (".annot", ".label.gii", ".gii"):
+            raise OptionError(
+                f"{source} is one hemisphere's file; pass the (lh, rh) pair of {kind} files"
+            )
+        if isinstance(source, str) and not Path(source).exists() and os.sep not in source:
+            return AnnotSource(source)  # a name such as "aparc", found in label/
+    elif isinstance(source, Sequence) and source:
+        kinds = {_suffix(s) for s in source}
+        if kinds == {".label"}:
+            return LabelFilesSource(source)
+        if len(source) == 2 and kinds == {".annot"}:
+            return AnnotSource((source[0], source[1]))
+        if len(source) == 2 and kinds <= {".label.gii", ".gii"}:
+            return GiftiLabelSource((source[0], source[1]))
     raise OptionError(
-        f"unknown ROI source {source!r}. Pass an overlays .svg path, a mapping "
-        "{name: {'L': vertices, 'R': vertices}}, or an object with names(subject) and "
-        "table(subject, names) (see roixr.rois.RoiSource)."
+        f"unknown ROI source {source!r:.120}. Pass an overlays .svg path, an (lh, rh) pair of "
+        ".annot or .label.gii files, an annotation name such as 'aparc', .label files, a "
+        ".dlabel.nii file, a mapping {name: {'L': vertices, 'R': vertices}}, or an object "
+        "with names(subject) and table(subject, names) (see roixr.rois.RoiSource)."
     )

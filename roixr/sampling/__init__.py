@@ -1,7 +1,7 @@
 """Sampling: the sampler registry, the plan, the chunk routine and its two executors.
 
 - :mod:`~roixr.sampling.registry`: samplers by name (:func:`register_sampler`);
-- :mod:`~roixr.sampling.samplers`: the built-in chunk kernels (distance, mapper);
+- :mod:`~roixr.sampling.kernels`: the built-in chunk kernels (distance, mapper);
 - :mod:`~roixr.sampling.plan`: a checked, immutable :class:`Plan`;
 - :mod:`~roixr.sampling.engine`: the one chunk routine, :func:`sample_chunk`;
 - :mod:`~roixr.sampling.graph` (dask) and :mod:`~roixr.sampling.local` (numpy): executors.

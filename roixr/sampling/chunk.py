@@ -102,6 +102,10 @@ class SamplerResult:
     reach : float
         Where ``nearest`` is None: a distance (mm) within which every listed voxel's centre
         has a fiducial vertex, so the hemisphere query can be bounded (``inf``: unknown).
+    left : ndarray or None
+        ``(m,)`` bool hemisphere of each listed entry, for samplers that keep hemispheres
+        apart (a voxel may then be listed twice, once per hemisphere); else the hemisphere
+        is that of the voxel's nearest fiducial vertex.
     """
 
     voxels: np.ndarray
@@ -110,3 +114,4 @@ class SamplerResult:
     cortex: np.ndarray | None = None
     nearest: np.ndarray | None = None
     reach: float = np.inf
+    left: np.ndarray | None = None

@@ -11,7 +11,7 @@ from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
 from roixr.sampling.surfaces import Surfaces
 
-__all__ = ["CORTEX", "Options", "apply_options", "coverage"]
+__all__ = ["CORTEX", "Options", "apply_options", "coverage", "found_share"]
 
 CORTEX = "Cortex"
 _SUM_TOL = 1e-9
@@ -84,14 +84,44 @@ def apply_options(
     return voxels, values, _left(result, surfaces, chunk, used, workers)
 
 
-def coverage(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
-    """Percent of each ROI's vertices found in the volume (NaN for ROIs without vertices)."""
+def coverage(
+    table: RoiTable, fiducial: np.ndarray, coord: np.ndarray, shape: tuple[int, int, int]
+) -> np.ndarray:
+    """Percent of each ROI's vertices inside the grid's field of view (NaN without vertices).
+
+    A vertex is inside when its fiducial position, mapped to voxel coordinates by
+    ``coord``, lies within ``[-0.5, n - 0.5)`` on each axis: inside the volume's voxels.
+    The same meaning for every sampler, computed from the geometry alone (no sampling).
+
+    Parameters
+    ----------
+    table : RoiTable
+    fiducial : ndarray
+        ``(n_vertices, 3)`` fiducial positions (mm).
+    coord : ndarray
+        4×4 surface mm → voxel matrix.
+    shape : tuple of int
+        The grid's shape.
+    """
+    coord = np.asarray(coord, dtype=float)
+    ijk = np.asarray(fiducial, dtype=float) @ coord[:3, :3].T + coord[:3, 3]
+    inside = np.all((ijk >= -0.5) & (ijk < np.asarray(shape, dtype=float) - 0.5), axis=1)
+    n = table.counts().astype(float)
+    got = np.asarray(table.members.astype(np.int64) @ inside.astype(np.int64)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return got / n * 100
+
+
+def found_share(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
+    """pycortex's own measure: percent of each ROI's vertices that some voxel's sampling
+    found (the nearest vertex of a voxel, or a vertex mapped into one); NaN without
+    vertices. Only the drop-in uses it, to give pycortex's warnings; the masks' ``coverage``
+    is :func:`coverage`."""
     hit = np.zeros(table.n_vertices, dtype=bool)
     for f in found:
         hit[f] = True
-    members = table.members
     n = table.counts().astype(float)
-    got = np.asarray(members.astype(np.int64) @ hit.astype(np.int64)).ravel()
+    got = np.asarray(table.members.astype(np.int64) @ hit.astype(np.int64)).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         return got / n * 100
 
@@ -99,7 +129,10 @@ def coverage(table: RoiTable, found: list[np.ndarray]) -> np.ndarray:
 def _left(
     result: SamplerResult, surfaces: Surfaces, chunk: Chunk, used: np.ndarray, workers: int
 ) -> np.ndarray:
-    """Bool per listed voxel: its nearest fiducial vertex is in the left hemisphere."""
+    """Bool per listed voxel: its nearest fiducial vertex is in the left hemisphere (or the
+    sampler's own hemisphere of each entry)."""
+    if result.left is not None:
+        return result.left
     if result.nearest is not None:
         return result.nearest < surfaces.n_lh
     n = surfaces.n_vertices

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from roixr.errors import EmptyRoiWarning, IgnoredOptionWarning, MissingRoiWarning, OptionError
-from roixr.io.subject import Subject, SubjectLike, as_subject
+from roixr.io.subject import Subject, SubjectLike, XfmLike, as_subject
 from roixr.io.transforms import Transform
 from roixr.rois import requested_names
 from roixr.rois.source import RoiSource, SourceLike, as_source
@@ -93,7 +93,7 @@ class Plan:
 
 def make_plan(
     subject: SubjectLike,
-    xfm: str | Transform,
+    xfm: XfmLike,
     rois: str | Iterable[str] | None,
     sampler: str | float | Sampler,
     *,
@@ -107,10 +107,11 @@ def make_plan(
 ) -> Plan:
     """Check a request and read what its chunk routine needs.
 
-    Parameters are those of :func:`roixr.roi_masks`; ``xfm`` may also be a
-    :class:`~roixr.io.Transform`; ``drop_vertexless`` leaves out ROIs without vertices (the
-    part of ``exclude_empty_rois`` known before sampling); ``stacklevel`` points warnings
-    at the caller of the public function.
+    Parameters are those of :func:`roixr.roi_masks` (``xfm``: a transform's name, a
+    ``(reference_image, registration)`` pair, or a :class:`~roixr.io.Transform`);
+    ``drop_vertexless`` leaves out ROIs without vertices (the part of
+    ``exclude_empty_rois`` known before sampling); ``stacklevel`` points warnings at the
+    caller of the public function.
 
     Raises
     ------

@@ -167,7 +167,7 @@ def get_sampler(sampler: str | float | Sampler) -> Sampler:
     if isinstance(sampler, Sampler):
         return sampler
     if isinstance(sampler, numbers.Real) and not isinstance(sampler, bool):
-        from roixr.sampling.samplers.distance import distance_within
+        from roixr.sampling.kernels.distance import distance_within
 
         d = float(sampler)
         if not np.isfinite(d) or d < 0:
@@ -185,4 +185,4 @@ def get_sampler(sampler: str | float | Sampler) -> Sampler:
 
 def _load_builtins() -> None:
     """Register the built-in samplers (their modules register on import)."""
-    import roixr.sampling.samplers  # noqa: F401
+    import roixr.sampling.kernels  # noqa: F401

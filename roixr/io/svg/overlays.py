@@ -20,7 +20,7 @@ import numpy as np
 from lxml import etree
 
 from roixr.errors import OverlayError, OverlayNotFoundError, SVGPathError
-from roixr.io.svg.path import flatten_path, parse_transform
+from roixr.io.svg.path import check_matrix, flatten_path, parse_transform
 
 __all__ = ["Overlays", "Shape", "read_overlays"]
 
@@ -151,6 +151,11 @@ def read_overlays(path: str | os.PathLike) -> Overlays:
             f"{path} is not well-formed XML ({err}); the file may be truncated or corrupted. "
             "Restore it from a backup or re-save it from Inkscape."
         ) from None
+    except (OSError, ValueError) as err:  # lxml: bad bytes for the declared encoding
+        raise OverlayError(
+            f"{path} cannot be read as XML ({err}); the file may be corrupted. Restore it "
+            "from a backup or re-save it from Inkscape."
+        ) from None
     if root.tag != f"{{{SVG_NS}}}svg":
         raise OverlayError(
             f"{path} is not an SVG document (root element {root.tag!r}); expected <svg> in "
@@ -197,7 +202,15 @@ def _paths(
         if child.tag == _PATH:
             d = child.get("d")
             if d and d.strip():
-                yield d, matrix @ _transform(child, path)
+                full = matrix @ _transform(child, path)
+                try:
+                    check_matrix(full, "the product of the transforms above it")
+                except SVGPathError as err:
+                    raise SVGPathError(
+                        f"{err}, for <path id={child.get('id')!r}> in {path}. Fix the "
+                        "transform attributes of the path and its groups."
+                    ) from None
+                yield d, full
         elif child.tag == _G:
             yield from _paths(child, matrix, path)
 
@@ -224,7 +237,13 @@ def _length(root: etree._Element, attr: str, path: Path) -> float:
             "(like 1024 or 1024px) or a viewBox to know the flatmap's extent. Set the "
             f"root's {attr} as pycortex writes it."
         )
-    return float(match.group(1))
+    value = float(match.group(1))
+    if not np.isfinite(value) or value <= 0:
+        raise OverlayError(
+            f"the <svg> root of {path} has {attr}={raw!r}, not a positive finite length; set "
+            f"the root's {attr} as pycortex writes it (the flatmap's size, like 1024)."
+        )
+    return value
 
 
 def _viewbox(root: etree._Element, path: Path) -> tuple[float, ...] | None:
@@ -235,7 +254,7 @@ def _viewbox(root: etree._Element, path: Path) -> tuple[float, ...] | None:
         box = tuple(float(v) for v in raw.replace(",", " ").split())
     except ValueError:
         box = ()
-    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+    if len(box) != 4 or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
         raise OverlayError(f"the <svg> root of {path} has an invalid viewBox {raw!r}")
     return box
 

@@ -69,8 +69,11 @@ class _Scanner:
         match = _NUMBER.match(self.text, self.pos)
         if match is None:
             raise self.error("expected a number")
+        value = float(match.group())
+        if not math.isfinite(value):
+            raise self.error(f"the number {match.group()!r} overflows (it is not a finite float)")
         self.pos = match.end()
-        return float(match.group())
+        return value
 
     def flag(self) -> float:
         self.skip()
@@ -290,7 +293,13 @@ def flatten_path(d: str, matrix: np.ndarray | None = None) -> list[np.ndarray]:
     polygons = []
     for pts, codes in parse_path(d):
         if matrix is not None:
-            pts = pts @ matrix[:2, :2].T + matrix[:2, 2]
+            with np.errstate(over="ignore", invalid="ignore"):
+                pts = pts @ matrix[:2, :2].T + matrix[:2, 2]
+            if not np.isfinite(pts).all():
+                raise SVGPathError(
+                    "the transforms map the path's points beyond finite coordinates (an "
+                    "overflow); check the transform attributes of the path and its groups"
+                )
         polygons.append(_flatten(pts, codes))
     return polygons
 
@@ -388,7 +397,8 @@ def parse_transform(text: str | None) -> np.ndarray:
     Raises
     ------
     SVGPathError
-        If the attribute does not follow the SVG transform grammar.
+        If the attribute does not follow the SVG transform grammar, or the matrix is not
+        finite or singular.
     """
     out = np.eye(3)
     if not text or not text.strip():
@@ -404,9 +414,29 @@ def parse_transform(text: str | None) -> np.ndarray:
         args = [float(v) for v in _NUMBER.findall(raw)]
         if _NUMBER.sub("", raw).strip(_SEPARATORS):
             raise SVGPathError(f"bad arguments {raw!r} to {name}() in the transform {text!r}")
+        if not all(math.isfinite(v) for v in args):
+            raise SVGPathError(
+                f"a number in {name}({raw.strip()}) overflows (it is not a finite float) in "
+                f"the transform {text!r}"
+            )
         out = out @ _transform_matrix(name, args, text)
         pos = match.end()
+    check_matrix(out, f"the transform {text!r}")
     return out
+
+
+def check_matrix(m: np.ndarray, what: str) -> None:
+    """Refuse a non-finite or singular 3×3 affine matrix (it would move shapes to infinity,
+    or collapse them onto a line or a point, which then enclose no vertex)."""
+    if not np.isfinite(m).all():
+        raise SVGPathError(f"{what} is not finite (an overflow in its numbers)")
+    det = float(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])
+    scale = float(np.abs(m[:2, :2]).max())
+    if not math.isfinite(det) or scale == 0 or abs(det) <= 1e-12 * scale * scale:
+        raise SVGPathError(
+            f"{what} is singular (determinant {det:g}): it collapses shapes onto a line or "
+            "a point, so they would enclose no vertex"
+        )
 
 
 def _transform_matrix(name: str, a: list[float], text: str) -> np.ndarray:

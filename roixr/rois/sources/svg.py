@@ -54,6 +54,13 @@ class SvgSource:
     def overlays(self, subject: Subject) -> Overlays:
         """The parsed overlays for ``subject`` (read once per source and file)."""
         path = self.path if self.path is not None else subject.path / "overlays.svg"
+        if not subject.has_surface("flat"):
+            raise SubjectFileNotFoundError(
+                f"subject {subject.name!r} has no flatmap, and ROIs drawn in an overlays SVG "
+                f"({path}) are placed by it. Pass source= another kind of ROI source "
+                "(FreeSurfer labels or annotations such as source='aparc', GIfTI or CIFTI "
+                "labels, vertex sets), or flat=(lh, rh) to roixr.Subject.from_surfaces."
+            )
         with self._lock:
             if path not in self._cache:
                 self._cache[path] = read_overlays(path)

@@ -1,0 +1,378 @@
+"""Registrations of a functional image to the anatomy, read with nitransforms.
+
+Every registration ends in one 4×4 float64 matrix, ``anat_to_func``: anatomical scanner RAS
+(mm) → the functional reference image's scanner RAS. Each file is taken as the tool that
+wrote it defines it, for the usual case of the functional image registered *to* the anatomy:
+
+=====================  ====================================================================
+``.lta``               FreeSurfer (bbregister, mri_robust_register): maps ``src`` → ``dst``;
+                       the usual file has the functional image as ``src``. Its volume
+                       geometry says which way round it is, and is checked.
+``register.dat``       tkregister: maps anatomical tkr-RAS → functional tkr-RAS.
+FSL ``.mat``           FLIRT ``-in func -ref anat -omat``: functional → anatomical in FSL
+                       coordinates (needs both images).
+ITK ``.txt``/``.h5``   ANTs / fMRIPrep ``from-boldref_to-T1w``: maps anatomical points to
+                       functional points (LPS); ``from-T1w_to-boldref`` is inverted.
+4×4 array              anatomical RAS → functional RAS (pycortex's ``magnet`` convention).
+``"identity"``         the functional data are already in the anatomical space.
+=====================  ====================================================================
+
+nitransforms parses every format; where it keeps numbers in float32 (the LTA matrix, the ITK
+text parameters and centre) roixr re-reads those numbers in float64 from the same lines, so
+a registration equivalent to a pycortex transform gives the same voxels (float32 moves voxel
+coordinates by about 1e-5 voxels, which changes a few mapper fractions on S1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roixr.errors import RegistrationError, SubjectFileNotFoundError
+
+__all__ = ["Registration", "RegistrationLike", "anat_to_func", "as_registration"]
+
+LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_ANAT_NAMES = {"t1w", "t2w", "anat", "fsnative", "orig", "t1", "mprage"}
+_GEOMETRY_TOL = 1e-3  # mm: LTA volume info is written with about 7 significant digits
+
+
+@dataclass(frozen=True, eq=False)
+class Registration:
+    """A registration of a functional reference image to the subject's anatomy.
+
+    Parameters
+    ----------
+    value : path-like, array or "identity"
+        A FreeSurfer ``.lta`` or ``register.dat``, an FSL FLIRT ``.mat``, an ITK/ANTs
+        affine (``.txt``, ``.tfm``, ``.h5``, binary ``.mat``), a 4×4 anatomical RAS →
+        functional RAS array, or ``"identity"``.
+    invert : bool, optional
+        Take the file the other way round (for example ``flirt -in anat -ref func``). None
+        decides from the file: an LTA's volume geometry, an fMRIPrep ``from-T1w_to-...``
+        name; otherwise the usual direction (functional registered to the anatomy).
+    """
+
+    value: Any
+    invert: bool | None = None
+
+    @property
+    def description(self) -> str:
+        """A short JSON-friendly name for attrs and messages."""
+        if isinstance(self.value, str) and self.value == "identity":
+            text = "identity"
+        elif isinstance(self.value, (str, os.PathLike)):
+            text = str(Path(self.value).expanduser())
+        else:
+            text = "RAS→RAS matrix"
+        return f"{text} (inverted)" if self.invert else text
+
+    def __reduce__(self):
+        return (Registration, (self.value, self.invert))
+
+
+RegistrationLike = Registration | str | os.PathLike | np.ndarray
+
+
+def as_registration(value: object) -> Registration:
+    """A :class:`Registration` from what a user passes."""
+    if isinstance(value, Registration):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Registration(value)
+    arr = np.asarray(value, dtype=float) if _array_like(value) else None
+    if arr is not None and arr.shape == (4, 4) and np.all(np.isfinite(arr)):
+        return Registration(arr)
+    raise RegistrationError(
+        f"a registration must be a file path (.lta, register.dat, FSL .mat, ITK .txt/.h5), a "
+        f"4×4 RAS→RAS array or 'identity'; got {value!r:.80}"
+    )
+
+
+def _array_like(value: object) -> bool:
+    try:
+        np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A volume's grid: what registrations need of an image."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    zooms: tuple[float, float, float]
+    source: str
+    image: Any  # a nibabel image, for nitransforms' FSL conversion
+
+
+def anat_to_func(reg: Registration, reference: Grid, anatomical: Grid | None) -> np.ndarray:
+    """The 4×4 anatomical scanner RAS → functional (reference) scanner RAS matrix.
+
+    Raises
+    ------
+    RegistrationError
+        If the file does not parse, its geometry contradicts the images, or the format needs
+        the anatomical image and the subject has none.
+    SubjectFileNotFoundError
+        If the file is missing.
+    """
+    value = reg.value
+    if isinstance(value, str) and value == "identity":
+        return np.eye(4)
+    if not isinstance(value, (str, os.PathLike)):
+        arr: np.ndarray = np.asarray(value, dtype=np.float64)
+        return _check(np.linalg.inv(arr) if reg.invert else arr, "the 4×4 registration array")
+    path = Path(value).expanduser()
+    m: np.ndarray
+    if not path.is_file():
+        raise SubjectFileNotFoundError(
+            f"registration file {path} does not exist. Pass an existing .lta, register.dat, "
+            "FSL .mat or ITK .txt/.h5 file, a 4×4 array, or 'identity'."
+        )
+    name = path.name.lower()
+    if name.endswith(".lta"):
+        m = _lta(path, reg.invert, reference, anatomical)
+    elif name.endswith(".dat"):
+        m = _register_dat(path, reference, _need(anatomical, path, "register.dat"))
+        m = np.linalg.inv(m) if reg.invert else m
+    elif name.endswith((".txt", ".tfm", ".h5")) or (name.endswith(".mat") and _binary(path)):
+        m = _itk(path)
+        m = np.linalg.inv(m) if _invert_itk(path, reg.invert) else m
+    elif name.endswith(".mat"):
+        m = _fsl(path, reg.invert, reference, _need(anatomical, path, "FSL .mat"))
+    else:
+        raise RegistrationError(
+            f"cannot tell the format of registration {path} from its name. Use a FreeSurfer "
+            ".lta or register.dat, an FSL .mat, an ITK .txt/.tfm/.h5, or pass a 4×4 array."
+        )
+    return _check(m, str(path))
+
+
+def _check(m: np.ndarray, what: str) -> np.ndarray:
+    if m.shape != (4, 4) or not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:3, :3])) < 1e-9:
+        raise RegistrationError(
+            f"{what} does not give a finite invertible 4×4 affine (got {m!r:.120}). "
+            "Re-export the registration."
+        )
+    return m
+
+
+def _need(anatomical: Grid | None, path: Path, kind: str) -> Grid:
+    if anatomical is None:
+        raise RegistrationError(
+            f"a {kind} registration ({path}) is defined relative to the anatomical image, and "
+            "this subject has none. Pass anatomical= (the image the functional data were "
+            "registered to) to roixr.Subject.from_surfaces."
+        )
+    return anatomical
+
+
+def _bad(path: Path, kind: str, err: BaseException | str) -> RegistrationError:
+    detail = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    return RegistrationError(
+        f"cannot read {path} as {kind} ({detail}). Check that the file is complete and of "
+        "that format, or convert it (lta_convert, c3d_affine_tool, ConvertTransformFile)."
+    )
+
+
+# --- FreeSurfer ---------------------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _lta(path: Path, invert: bool | None, ref: Grid, anat: Grid | None) -> np.ndarray:
+    from nitransforms.io.lta import FSLinearTransformArray, VolumeGeometry
+
+    try:
+        text = path.read_text()
+        lta = FSLinearTransformArray.from_string(text)
+        if int(lta["nxforms"]) != 1:
+            raise ValueError(f"{int(lta['nxforms'])} transforms; roixr takes one")
+        xf = lta.xforms[0].structarr
+        lines = _lines(text)
+        at = lines.index("1 4 4")
+        m = np.array([[float(v) for v in lines[at + 1 + r].split()[:4]] for r in range(4)])
+    except Exception as err:  # nitransforms asserts on malformed files
+        raise _bad(path, "a FreeSurfer LTA", err) from None
+    kind = int(lta["type"])
+    src, dst = VolumeGeometry(xf["src"]), VolumeGeometry(xf["dst"])
+    valid = bool(src.structarr["valid"]) and bool(dst.structarr["valid"])
+    if kind == 0:  # LINEAR_VOX_TO_VOX: src voxel → dst voxel
+        if not valid:
+            raise _bad(path, "a FreeSurfer LTA", "a VOX2VOX transform without volume info")
+        m = dst.as_affine() @ m @ np.linalg.inv(src.as_affine())
+    elif kind != 1:
+        why = f"transform type {kind} (only VOX2VOX and RAS2RAS are read; convert it with "
+        raise _bad(path, "a FreeSurfer LTA", why + "lta_convert --outlta)")
+    # m maps src RAS → dst RAS; the usual LTA has the functional image as src
+    forward = _lta_direction(path, src if valid else None, dst if valid else None, ref, anat)
+    if invert is None:
+        invert = forward is False
+    elif forward is not None and invert != (not forward):
+        raise RegistrationError(
+            f"{path}: invert={invert} contradicts the LTA's own geometry (src "
+            f"{_geom_text(src)}, dst {_geom_text(dst)}). Leave invert unset."
+        )
+    return m if invert else np.linalg.inv(m)
+
+
+def _geom_text(g: Any) -> str:
+    sa = g.structarr
+    return f"{tuple(int(v) for v in sa['volume'])} from {str(sa['filename']) or '?'}"
+
+
+def _same_grid(g: Any, grid: Grid) -> bool:
+    shape = tuple(int(v) for v in g.structarr["volume"])
+    return shape == grid.shape and bool(
+        np.allclose(g.as_affine(), grid.affine, atol=_GEOMETRY_TOL, rtol=0)
+    )
+
+
+def _lta_direction(path: Path, src: Any, dst: Any, ref: Grid, anat: Grid | None) -> bool | None:
+    """True: src is the functional image (usual); False: the LTA was inverted; None: the
+    geometry cannot tell. Raises when it contradicts the images."""
+    if src is None:
+        return None
+    usual = _same_grid(src, ref) and (anat is None or _same_grid(dst, anat))
+    swapped = _same_grid(dst, ref) and (anat is None or _same_grid(src, anat))
+    if usual and swapped:  # the functional grid is the anatomical one: either way
+        return None
+    if usual or swapped:
+        return usual
+    expect = f"the reference {ref.source} {ref.shape}"
+    if anat is not None:
+        expect += f" and the anatomical {anat.source} {anat.shape}"
+    raise RegistrationError(
+        f"the geometry in {path} (src {_geom_text(src)}, dst {_geom_text(dst)}) matches "
+        f"neither way round {expect}. The LTA was made for other images: pass the reference "
+        "image it was estimated with, or the subject it belongs to."
+    )
+
+
+def _register_dat(path: Path, ref: Grid, anat: Grid) -> np.ndarray:
+    from roixr.io.freesurfer import vox2ras_tkr
+
+    try:
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        r = np.array([[float(v) for v in lines[4 + i].split()] for i in range(4)])
+        if r.shape != (4, 4):
+            raise ValueError("the matrix is not 4×4")
+        float(lines[1]), float(lines[2])  # in-plane and between-plane resolution
+    except Exception as err:
+        raise _bad(path, "a tkregister register.dat", err) from None
+    # tkregister: anatomical tkr-RAS → functional tkr-RAS
+    tkr_ref = ref.affine @ np.linalg.inv(vox2ras_tkr(ref.shape, ref.zooms))
+    tkr_anat = anat.affine @ np.linalg.inv(vox2ras_tkr(anat.shape, anat.zooms))
+    return tkr_ref @ r @ np.linalg.inv(tkr_anat)
+
+
+# --- FSL ----------------------------------------------------------------------------------
+
+
+def _fsl(path: Path, invert: bool | None, ref: Grid, anat: Grid) -> np.ndarray:
+    from nitransforms.io.fsl import FSLLinearTransform
+
+    try:
+        struct = FSLLinearTransform.from_filename(path)
+        params = np.asarray(struct.structarr["parameters"], dtype=np.float64)
+        if params.shape != (4, 4) or not np.all(np.isfinite(params)):
+            raise ValueError("not a 4×4 matrix of numbers")
+        if invert:  # flirt -in anat -ref func: the anatomical image moves
+            ras = struct.to_ras(reference=ref.image, moving=anat.image)
+            return np.linalg.inv(ras)
+        # flirt -in func -ref anat: nitransforms gives anatomical points → functional points
+        return np.asarray(struct.to_ras(reference=anat.image, moving=ref.image), dtype=float)
+    except RegistrationError:
+        raise
+    except Exception as err:
+        raise _bad(path, "an FSL FLIRT matrix", err) from None
+
+
+# --- ITK / ANTs ---------------------------------------------------------------------------
+
+
+def _binary(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    return b"\x00" in head
+
+
+def _invert_itk(path: Path, invert: bool | None) -> bool:
+    if invert is not None:
+        return invert
+    found = re.search(r"from-([A-Za-z0-9]+)_to-([A-Za-z0-9]+)", path.name)
+    if found is None:
+        return False
+    src, dst = (s.lower() for s in found.groups())
+    return src in _ANAT_NAMES and dst not in _ANAT_NAMES  # from-T1w_to-boldref
+
+
+def _itk(path: Path) -> np.ndarray:
+    """ITK's points mapping (anatomical → functional for the usual file), as RAS."""
+    from nitransforms.io.itk import ITKLinearTransform
+
+    name = path.name.lower()
+    try:
+        struct = ITKLinearTransform.from_filename(path)  # checks: one linear transform
+        params, center = struct.structarr["parameters"], struct.structarr["offset"]
+        if name.endswith((".txt", ".tfm")):
+            params, center = _itk_text64(path.read_text())
+        elif name.endswith(".h5"):
+            params, center = _itk_h5_64(path, params, center)
+    except Exception as err:
+        raise _bad(path, "an ITK/ANTs affine transform", err) from None
+    center = np.asarray(center, dtype=np.float64).reshape(3)
+    c_pos, c_neg = np.eye(4), np.eye(4)
+    c_pos[:3, 3], c_neg[:3, 3] = center, -center
+    return LPS @ c_pos @ np.asarray(params, dtype=np.float64) @ c_neg @ LPS
+
+
+def _itk_text64(text: str) -> tuple[np.ndarray, np.ndarray]:
+    kind = re.search(r"^\s*Transform:\s*(\S+)", text, re.M)
+    if kind is None or not kind.group(1).startswith(("AffineTransform", "MatrixOffset")):
+        found = kind.group(1) if kind else "none"
+        raise ValueError(f"transform type {found}; roixr reads affine transforms")
+    values = re.search(r"^\s*Parameters:(.*)$", text, re.M)
+    fixed = re.search(r"^\s*FixedParameters:(.*)$", text, re.M)
+    if values is None or fixed is None:
+        raise ValueError("no Parameters/FixedParameters lines")
+    p = np.array(values.group(1).split(), dtype=np.float64)
+    c = np.array(fixed.group(1).split(), dtype=np.float64)
+    if p.size != 12 or c.size != 3:
+        raise ValueError(f"{p.size} parameters and {c.size} fixed parameters (need 12 and 3)")
+    m = np.eye(4)
+    m[:3, :3], m[:3, 3] = p[:9].reshape(3, 3), p[9:]
+    return m, c
+
+
+def _itk_h5_64(path: Path, params: np.ndarray, center: np.ndarray):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f["TransformGroup"]
+        for key in sorted(group, key=lambda k: int(k) if k.isdigit() else -1):
+            xfm = group[key]
+            kind = xfm["TransformType"][0]
+            if isinstance(kind, bytes) and kind.startswith(b"AffineTransform"):
+                pkey = next(k for k in xfm if k.endswith("Parameters") and "Fixed" not in k)
+                ckey = next(k for k in xfm if k.endswith("FixedParameters"))
+                p = np.asarray(xfm[pkey], dtype=np.float64)
+                m = np.eye(4)
+                m[:3, :3], m[:3, 3] = p[:9].reshape(3, 3), p[9:12]
+                return m, np.asarray(xfm[ckey], dtype=np.float64)
+    return params, center

@@ -1,0 +1,126 @@
+"""The ``ribbon`` sampler: the exact share of each voxel's volume that lies in the cortical
+ribbon (between the white and pial surfaces of a hemisphere), per ROI.
+
+Each vertex owns a column of the ribbon (Workbench's "thin columns": its share of each of its
+triangles, split at edge midpoints and centroids, between the white and the pial surface);
+columns tile the ribbon with no gap and no overlap. A voxel's value for an ROI is the volume
+of the ROI's columns inside it, as a fraction of the voxel; ``Cortex`` is the volume of the
+columns of vertices in none of the requested ROIs, so ``rois=["Cortex"]`` alone is the
+grey-matter partial-volume map. Volumes are computed exactly (closed form, no sampling) by
+:mod:`roixr.sampling.kernels.ribbon_kernel`.
+
+Hemispheres are kept apart: a voxel's left value comes from the left hemisphere's columns
+and its right value from the right's (a voxel can hold both near the midline). Where a
+folded or self-intersecting mesh makes a voxel's summed volume leave [0, 1] (overlapping
+folds count twice, inverted prisms negatively), a total above 1 scales the voxel's columns
+down to fill it once, and each value is clipped to [0, the voxel's clipped total].
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from roixr.rois.table import RoiTable
+from roixr.sampling.chunk import Chunk, SamplerResult
+from roixr.sampling.kernels.mapper import _compact
+from roixr.sampling.kernels.ribbon_kernel import _orientation, ribbon_pairs
+from roixr.sampling.registry import register_sampler
+from roixr.sampling.surfaces import Surfaces
+
+__all__ = ["ribbon_sampler", "split_triangles"]
+
+
+def _to_voxels(coord: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts.astype(np.float64) @ coord[:3, :3].T + coord[:3, 3]
+
+
+def split_triangles(table: RoiTable, triangles: np.ndarray) -> np.ndarray:
+    """Bool per triangle: its vertices differ in ROI membership (so its three vertex columns
+    are computed apart; elsewhere the whole prism belongs to one membership)."""
+    by_vertex = table.by_vertex
+    if by_vertex.shape[1] == 0 or by_vertex.nnz == 0:
+        return np.zeros(len(triangles), dtype=bool)
+    # a membership signature per vertex: a hash of its ROI rows (equal sets, equal hashes;
+    # unequal sets collide with negligible probability, and a collision only merges columns
+    # that are then computed as one prism owned by one of them)
+    rng = np.random.default_rng(0)
+    weights = rng.integers(1, 2**61, size=by_vertex.shape[1], dtype=np.int64)
+    csr = sp.csr_array(by_vertex)
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    sig = np.zeros(csr.shape[0], dtype=np.int64)
+    np.add.at(sig, rows, weights[csr.indices])
+    s = sig[triangles]
+    return (s[:, 0] != s[:, 1]) | (s[:, 1] != s[:, 2])
+
+
+def _pairs(wv, pv, tris, split, chunk, orientation, workers):
+    """ribbon_pairs over the chunk, the triangles split across threads (the kernel releases
+    the GIL)."""
+    n = 1 if workers == 1 else (os.cpu_count() or 1) if workers < 0 else workers
+    n = max(1, min(n, len(tris) // 20000 or 1))
+    if n == 1:
+        return ribbon_pairs(wv, pv, tris, split, chunk.start, chunk.stop, orientation=orientation)
+    parts = np.array_split(np.arange(len(tris)), n)
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        done = list(pool.map(lambda p: ribbon_pairs(wv, pv, tris[p], split[p], chunk.start,
+                                                    chunk.stop, orientation=orientation),
+                             parts))  # fmt: skip
+    return tuple(np.concatenate([d[i] for d in done]) for i in range(3))
+
+
+def _hemisphere(surfaces, table, chunk, tris, split, none, workers):
+    """One hemisphere's (voxels, roi values, cortex values, found vertices)."""
+    wv = _to_voxels(chunk.coord, surfaces.white)
+    pv = _to_voxels(chunk.coord, surfaces.pial)
+    orientation = _orientation(wv, pv, tris) if len(tris) else 1.0
+    owner, voxel, volume = _pairs(wv, pv, tris, split, chunk, orientation, workers)
+    if len(owner) == 0:
+        empty = np.empty(0, np.int64)
+        return empty, np.zeros((len(table.names), 0)), np.zeros(0), empty
+    voxels, column = _compact(voxel, chunk.size)
+    shape = (surfaces.n_vertices, len(voxels))
+    weights = sp.csr_array((volume, (owner, column)), shape=shape)  # sums repeated pairs
+    total = np.asarray(weights.sum(axis=0)).ravel()
+    inside = np.clip(total, 0.0, 1.0)
+    values = np.asarray((table.members.astype(float) @ weights).todense())
+    cortex = np.asarray(none @ weights).ravel()
+    over = total > 1  # folded meshes: scale the voxel's columns down to fill it once
+    if over.any():
+        values[:, over] /= total[over]
+        cortex[over] /= total[over]
+    np.clip(values, 0.0, inside, out=values)
+    np.clip(cortex, 0.0, inside, out=cortex)
+    keep = inside > 0
+    return voxels[keep], values[:, keep], cortex[keep], np.unique(owner)
+
+
+def ribbon_sampler(
+    surfaces: Surfaces, table: RoiTable, chunk: Chunk, prepared: Any = None, workers: int = 1
+) -> SamplerResult:
+    """Exact ribbon fractions per ROI for one chunk (see the module docstring)."""
+    tris = surfaces.triangles
+    split = split_triangles(table, tris)
+    none = (np.diff(table.by_vertex.indptr) == 0).astype(float)  # vertices in no ROI
+    left_tri = tris[:, 0] < surfaces.n_lh
+    parts = [
+        _hemisphere(surfaces, table, chunk, tris[side], split[side], none, workers)
+        for side in (left_tri, ~left_tri)
+    ]
+    voxels = np.concatenate([p[0] for p in parts])
+    values = np.concatenate([p[1] for p in parts], axis=1)
+    cortex = np.concatenate([p[2] for p in parts])
+    left = np.repeat([True, False], [len(parts[0][0]), len(parts[1][0])])
+    found = np.union1d(parts[0][3], parts[1][3])
+    return SamplerResult(voxels, values, found, cortex, left=left)
+
+
+def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
+    return ribbon_sampler(surfaces, table, chunk, prepared, workers)
+
+
+register_sampler("ribbon", sample=_sample, fractional=True, cortex=True)
