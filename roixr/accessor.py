@@ -10,6 +10,7 @@ coordinate.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -98,17 +99,28 @@ class RoixrAccessor:
     def timeseries(
         self,
         bold: Any,
-        stat: Literal["mean", "median", "sum", "std", "count"] = "mean",
+        stat: str | Sequence[str] = "mean",
         *,
+        hemisphere: Literal["split", "both"] | None = None,
+        labels: Mapping[str, int] | None = None,
         time_dim: str = "time",
         tol: float = 0.01,
     ) -> xr.DataArray:
         """ROI time series of ``bold`` with these masks (or this index volume), lazily:
         ``masks.roixr.timeseries(bold)`` is ``roixr.roi_timeseries(bold, masks)``; see
-        :func:`roixr.timeseries.roi_timeseries`."""
+        :func:`roixr.timeseries.roi_timeseries` (nilearn's strategy names, lists of stats,
+        ``hemisphere="both"``)."""
         from roixr.timeseries import roi_timeseries
 
-        return roi_timeseries(bold, self._obj, stat, time_dim=time_dim, tol=tol)
+        return roi_timeseries(
+            bold,
+            self._obj,
+            stat,  # type: ignore[arg-type]
+            hemisphere=hemisphere,
+            labels=labels,
+            time_dim=time_dim,
+            tol=tol,
+        )
 
     # --- pictures and reports ---------------------------------------------------------------
 

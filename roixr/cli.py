@@ -55,6 +55,10 @@ from roixr.errors import (
 
 __all__ = ["main"]
 
+# roi_timeseries's statistics, nilearn's names and short ones (kept in step: tested)
+STAT_NAMES = ("mean", "median", "sum", "minimum", "maximum", "variance", "standard_deviation",
+              "count", "min", "max", "var", "std")  # fmt: skip
+
 # Python advice in roixr's messages, and the flags that do the same on the command line
 _FLAGS = [
     (r"[Pp]ass mode='w' to replace it", "pass --overwrite to replace it"),
@@ -370,11 +374,13 @@ def _timeseries(args: argparse.Namespace) -> None:
                      "file (.nii or .nii.gz)")  # fmt: skip
     masks = open_roi_masks(args.masks)
     series = open_nifti(bold, chunks={"time": args.chunks} if args.chunks else "auto")
-    ts = roi_timeseries(series, masks, args.stat)
+    ts = roi_timeseries(series, masks, args.stat,
+                        hemisphere="both" if args.both_hemispheres else None)  # fmt: skip
     if "time" not in ts.dims:
         ts = ts.expand_dims(time=[0.0])
     _compute_table(ts, out, args.quiet)
-    _say(f"{ts.sizes['roi']} ROIs × 2 hemispheres × {ts.sizes['time']} time points: {out}")
+    sides = f" × {ts.sizes['hemisphere']} hemispheres" if "hemisphere" in ts.dims else ""
+    _say(f"{ts.sizes['roi']} ROIs{sides} × {ts.sizes['time']} time points: {out}")
 
 
 def _compute_table(ts, out: Path, quiet: bool) -> None:
@@ -386,9 +392,12 @@ def _compute_table(ts, out: Path, quiet: bool) -> None:
     else:
         with ProgressBar(minimum=1.0, out=sys.stderr):
             (values,) = dask.compute(ts)
-    table = values.transpose("time", "roi", "hemisphere").stack(column=("roi", "hemisphere"))
-    frame = table.to_pandas()
-    frame.columns = [f"{roi}_{hemi}" for roi, hemi in frame.columns]
+    if "hemisphere" in values.dims:
+        table = values.transpose("time", "roi", "hemisphere").stack(column=("roi", "hemisphere"))
+        frame = table.to_pandas()
+        frame.columns = [f"{roi}_{hemi}" for roi, hemi in frame.columns]
+    else:
+        frame = values.transpose("time", "roi").to_pandas()
     frame.to_csv(out, sep="\t" if out.name.endswith(".tsv") else ",", index_label="time")
 
 
@@ -508,7 +517,11 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("bold", help="bold image (.nii, .nii.gz) in the masks' grid")
     ts.add_argument("masks", help="masks store written by 'roixr masks'")
     ts.add_argument("--out", required=True, help="table to write (.csv or .tsv)")
-    ts.add_argument("--stat", default="mean", choices=["mean", "median", "sum", "std", "count"])
+    ts.add_argument("--stat", default="mean", choices=sorted(STAT_NAMES),
+                    help="nilearn's strategies (mean, median, sum, minimum, maximum, variance, "
+                         "standard_deviation) or their short names")  # fmt: skip
+    ts.add_argument("--both-hemispheres", action="store_true",
+                    help="one series per ROI over both hemispheres")  # fmt: skip
     ts.add_argument("--chunks", type=_positive, help="time points per chunk (default: auto)")
     ts.add_argument("--overwrite", action="store_true", help="replace the table")
     ts.set_defaults(func=_timeseries)

@@ -103,6 +103,13 @@ def test_timeseries_command(capsys, synth_dir, tmp_path):
     assert code == 3 and "--overwrite" in err
     code, err = run(capsys, "timeseries", tmp_path / "b.nii.gz", store, "--out", "t.xlsx")
     assert code == 1 and ".csv or .tsv" in err
+    both = tmp_path / "both.tsv"
+    assert main(["-q", "timeseries", str(tmp_path / "b.nii.gz"), str(store), "--out", str(both),
+                 "--stat", "maximum", "--both-hemispheres"]) == 0  # fmt: skip
+    frame = pd.read_csv(both, sep="\t", index_col="time")
+    assert list(frame.columns) == ["V1", "CUT"]
+    expected = roixr.roi_timeseries(tmp_path / "b.nii.gz", store, "maximum", hemisphere="both")
+    np.testing.assert_allclose(frame["CUT"], expected.sel(roi="CUT").values, rtol=1e-5)
 
 
 def test_no_traceback_in_a_subprocess(tmp_path):
@@ -110,3 +117,11 @@ def test_no_traceback_in_a_subprocess(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.startswith("roixr: error:")
+
+
+def test_timeseries_stat_flags_follow_the_api():
+    """The CLI's --stat choices are exactly roi_timeseries's statistics."""
+    from roixr.cli import STAT_NAMES
+    from roixr.timeseries.reduction import STATS
+
+    assert set(STAT_NAMES) == set(STATS)
