@@ -107,7 +107,7 @@ def errors(got, truth):
     return float(np.sqrt(np.mean(err[band] ** 2))), float(np.abs(err).max())
 
 
-def phantom_section(repeat, tmp, subdivs, wb_repeat):
+def phantom_section(repeat, tmp, subdivs, wb_repeat, grids=None):
     meshes = ph.phantom_meshes(6)
     rois = ph.phantom_rois(6)
     white = np.concatenate([meshes[h][0] for h in ph.HEMIS])
@@ -122,6 +122,8 @@ def phantom_section(repeat, tmp, subdivs, wb_repeat):
     split = (mt.any(axis=2) & ~mt.all(axis=2)).any(axis=0)
     print(f"phantom: {2 * n} vertices, {len(tri)} triangles, {split.mean():.1%} split")
     for name, (affine, shape) in ph.phantom_grids().items():
+        if grids and name not in grids:
+            continue
         t0 = time.perf_counter()
         truth = ph.phantom_truth(affine, shape, rois=False)["ribbon"]
         t_truth = time.perf_counter() - t0
@@ -213,13 +215,17 @@ def main():
     ap.add_argument("--s1", type=Path, default=Path("/tmp/S1"))
     ap.add_argument("--wb-repeat", type=int, default=None, help="Workbench runs (--repeat)")
     ap.add_argument("--quick", action="store_true", help="subdiv 3 only, one Workbench run")
+    ap.add_argument("--grids", nargs="+", help="phantom grids (default: all three)")
+    ap.add_argument("--skip-s1", action="store_true", help="the phantom only")
     args = ap.parse_args()
     subdivs = (3,) if args.quick else (3, 5)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         cold_cost(tmp)
         wb = 1 if args.quick else (args.wb_repeat or args.repeat)
-        phantom_section(args.repeat, tmp, subdivs, wb)
+        phantom_section(args.repeat, tmp, subdivs, wb, args.grids)
+        if args.skip_s1:
+            return
         if args.s1.exists():
             # Workbench on S1 is slow: --repeat runs at subdiv 3 on fullhead, one otherwise
             s1_subdivs = {"fullhead": [(3, wb)] + [(s, 1) for s in subdivs[1:]],
