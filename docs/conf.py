@@ -23,7 +23,7 @@ import roixr  # noqa: E402
 
 project = "roixr"
 author = "the roixr developers"
-copyright = "the roixr developers"  # noqa: A001
+copyright = "the roixr developers"
 version = release = roixr.__version__
 
 extensions = [

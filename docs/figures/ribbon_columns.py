@@ -28,7 +28,7 @@ def main() -> None:
             left.add_patch(Polygon(quad, closed=True, fc=colour, ec="white", lw=0.8, alpha=0.9))
         left.add_patch(Polygon(pts[tri], closed=True, fill=False, ec="black", lw=1.2))
     left.plot(*pts.T, "ko", ms=4)
-    for v, colour in owner_colour.items():
+    for v in owner_colour:
         left.annotate(f"vertex {v}", pts[v] + [0.08, 0.12], color="black", fontsize=9)
     left.set_title("each vertex owns its share of its triangles\n"
                    "(split at edge midpoints and centroids)", fontsize=10)  # fmt: skip
