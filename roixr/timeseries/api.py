@@ -279,11 +279,17 @@ def _weights(rois: _Rois, n_hemi: int) -> Any:
     shape = tuple(int(source.sizes[d]) for d in SPATIAL)
     token = tokenize(data.name, n_hemi, rois.indices)
     name, parts = f"roi-weights-{token}", f"roi-entries-{token}"
+    # each entries task also takes the grid's shape from one shared key: with two inputs it is
+    # never fused into its mask chunk's task, which would give the same key another task in
+    # a later computation on the same client (distributed's run_spec warning)
+    grid = f"roi-grid-{token}"
     graph: dict[Any, Any] = {
-        (parts, n): (entries, key, start, shape)
+        (parts, n): (entries, key, start, grid)
         for n, (key, start) in enumerate(zip(flatten(data.__dask_keys__()), starts, strict=True))
     }
-    graph[name] = (assemble, list(graph), len(rois.names), n_hemi)
+    keys = list(graph)
+    graph[grid] = shape
+    graph[name] = (assemble, keys, len(rois.names), n_hemi)
     layers = HighLevelGraph.from_collections(name, graph, dependencies=[data])
     return Delayed(name, layers)  # a graph written out: dask.delayed would cull the masks'
 
