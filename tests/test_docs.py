@@ -37,7 +37,8 @@ def site(tmp_path_factory) -> Path:
 
 def test_site_pages(site):
     for page in ("index", "api", "pictures", "forms", "stores", "timeseries", "deviations",
-                 "benchmarks", "notebooks/quickstart", "notebooks/cohort"):  # fmt: skip
+                 "benchmarks", "notebooks/quickstart", "notebooks/cohort",
+                 "notebooks/freesurfer_sources", "notebooks/ribbon_accuracy"):  # fmt: skip
         assert (site / f"{page}.html").is_file(), page
 
 

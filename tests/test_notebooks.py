@@ -19,7 +19,8 @@ NOTEBOOK_BUDGET = 120  # seconds per notebook: keep them quick
 
 
 def test_notebooks_exist():
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "cohort.ipynb"}
+    expected = ["quickstart", "cohort", "freesurfer_sources", "ribbon_accuracy"]
+    assert {p.stem for p in NOTEBOOKS} >= set(expected)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
