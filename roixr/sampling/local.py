@@ -77,7 +77,8 @@ def prepare(sampler: Sampler, surfaces: Surfaces, transform: Transform) -> Any:
 
     It may run in a thread while the ROIs are read (the drop-in does so).
     """
-    surfaces.tree  # noqa: B018  (built now; the plan's surfaces share it)
+    if sampler.needs_tree:
+        surfaces.tree  # noqa: B018  (built now; the plan's surfaces share it)
     prep, share = sampler.prepare, sampler.share
     if prep is None or share is None:
         return None

@@ -85,6 +85,9 @@ class Sampler:
         the ROIs, so it may run while the ROIs are being read.
     share : callable, optional
         ``share(parts, b)``: block ``b``'s share of the prepared parts, handed to ``sample``.
+    needs_tree : bool
+        Whether it (or the hemisphere of its voxels) uses the fiducial surface's k-d tree;
+        the local executor builds the tree while the ROIs are read only when it does.
     """
 
     name: str | float
@@ -93,6 +96,7 @@ class Sampler:
     cortex: bool = False
     prepare: PrepareFn | None = None
     share: Callable[[list, int], Any] | None = None
+    needs_tree: bool = True
 
     @property
     def label(self) -> str | float:
@@ -118,6 +122,7 @@ def register_sampler(
     cortex: bool = False,
     prepare: PrepareFn | None = None,
     share: Callable[[list, int], Any] | None = None,
+    needs_tree: bool = True,
     overwrite: bool = False,
 ) -> Sampler:
     """Register a sampler under a name, so ``roi_masks(..., sampler=name)`` finds it.
@@ -144,6 +149,7 @@ def register_sampler(
         cortex=cortex,
         prepare=prepare,
         share=share,
+        needs_tree=needs_tree,
     )
     _REGISTRY[name] = sampler
     return sampler

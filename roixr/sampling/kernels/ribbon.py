@@ -73,22 +73,24 @@ def _pairs(wv, pv, tris, split, chunk, orientation, workers):
     return tuple(np.concatenate([d[i] for d in done]) for i in range(3))
 
 
-def _hemisphere(surfaces, table, chunk, tris, split, none, workers):
+def _hemisphere(surfaces, table, chunk, wv, pv, tris, split, none, workers):
     """One hemisphere's (voxels, roi values, cortex values, found vertices)."""
-    wv = _to_voxels(chunk.coord, surfaces.white)
-    pv = _to_voxels(chunk.coord, surfaces.pial)
     orientation = _orientation(wv, pv, tris) if len(tris) else 1.0
     owner, voxel, volume = _pairs(wv, pv, tris, split, chunk, orientation, workers)
     if len(owner) == 0:
         empty = np.empty(0, np.int64)
         return empty, np.zeros((len(table.names), 0)), np.zeros(0), empty
     voxels, column = _compact(voxel, chunk.size)
-    shape = (surfaces.n_vertices, len(voxels))
-    weights = sp.csr_array((volume, (owner, column)), shape=shape)  # sums repeated pairs
-    total = np.asarray(weights.sum(axis=0)).ravel()
+    m = len(voxels)
+    total = np.bincount(column, weights=volume, minlength=m).astype(float)
     inside = np.clip(total, 0.0, 1.0)
+    outside = none[owner] > 0  # columns of vertices in no ROI: the Cortex row
+    cortex = np.bincount(column[outside], weights=volume[outside], minlength=m).astype(float)
+    mine = ~outside  # only the ROIs' columns enter the (roi × voxel) product
+    weights = sp.csr_array(
+        (volume[mine], (owner[mine], column[mine])), shape=(surfaces.n_vertices, m)
+    )
     values = np.asarray((table.members.astype(float) @ weights).todense())
-    cortex = np.asarray(none @ weights).ravel()
     over = total > 1  # folded meshes: scale the voxel's columns down to fill it once
     if over.any():
         values[:, over] /= total[over]
@@ -107,8 +109,10 @@ def ribbon_sampler(
     split = split_triangles(table, tris)
     none = (np.diff(table.by_vertex.indptr) == 0).astype(float)  # vertices in no ROI
     left_tri = tris[:, 0] < surfaces.n_lh
+    wv = _to_voxels(chunk.coord, surfaces.white)
+    pv = _to_voxels(chunk.coord, surfaces.pial)
     parts = [
-        _hemisphere(surfaces, table, chunk, tris[side], split[side], none, workers)
+        _hemisphere(surfaces, table, chunk, wv, pv, tris[side], split[side], none, workers)
         for side in (left_tri, ~left_tri)
     ]
     voxels = np.concatenate([p[0] for p in parts])
@@ -123,4 +127,4 @@ def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
     return ribbon_sampler(surfaces, table, chunk, prepared, workers)
 
 
-register_sampler("ribbon", sample=_sample, fractional=True, cortex=True)
+register_sampler("ribbon", sample=_sample, fractional=True, cortex=True, needs_tree=False)
