@@ -222,3 +222,18 @@ def test_one_exception_tree():
     for cls in (SubjectNotFoundError, SurfaceMismatchError, TransformError, OverlayError,
                 SVGPathError, RoiNotFoundError):  # fmt: skip
         assert issubclass(cls, RoixrError)
+
+
+def test_shapes_enclosing_no_vertex_warn(synth_dir, tmp_path):
+    """An ROI drawn where no flatmap vertex lies (a path off the flatmap) warns, naming it."""
+    from lxml import etree
+
+    tree = etree.parse(str(synth_dir / "overlays.svg"))
+    label = "{http://www.inkscape.org/namespaces/inkscape}label"
+    layer = next(g for g in tree.iter("{http://www.w3.org/2000/svg}g") if g.get(label) == "V1")
+    for path in layer.iter("{http://www.w3.org/2000/svg}path"):
+        path.set("d", "M -900 -900 L -899 -900 L -899 -899 Z")
+    tree.write(str(tmp_path / "off.svg"))
+    with pytest.warns(roixr.errors.EmptyRoiWarning, match="'V1'.*enclose no vertex"):
+        out = roixr.roi_verts(synth_dir, ["V1"], overlay_file=tmp_path / "off.svg")
+    assert out["V1"].size == 0

@@ -9,7 +9,15 @@ import dask
 import roixr
 from roixr.datasets import pycortex_sample_subject
 
-SAMPLERS = ["cortical", "thick", "thin", 2.0, "cortical-conservative", "cortical-liberal"]
+SAMPLERS = [
+    "cortical",
+    "thick",
+    "thin",
+    2.0,
+    "cortical-conservative",
+    "cortical-liberal",
+    "ribbon",
+]
 
 
 class MasksS1:

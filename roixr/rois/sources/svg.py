@@ -97,6 +97,14 @@ class SvgSource:
             idx = points.inside(polygons)
             idx = idx[good[idx]]
             idx = np.union1d(idx, adj[idx].indices)  # cut-out neighbours (pycortex PR 504)
+            if not idx.size and self.warn:
+                warnings.warn(
+                    f"ROI {name!r} in {overlays.path} has paths, but they enclose no vertex "
+                    "of the flatmap; it has no vertices. Check that it is drawn over the "
+                    "flatmap (and not, for example, in another layer's coordinates).",
+                    EmptyRoiWarning,
+                    stacklevel=5,
+                )
             rows.append(np.full(idx.size, r))
             cols.append(idx)
         n = len(good)
