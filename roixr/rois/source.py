@@ -76,12 +76,6 @@ def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None)
     RoiSourceError, SubjectFileNotFoundError
         For label files that are missing or of mixed kinds.
     """
-    from roixr.rois.sources.labels import (
-        AnnotSource,
-        CiftiLabelSource,
-        GiftiLabelSource,
-        LabelFilesSource,
-    )
     from roixr.rois.sources.mapping import MappingSource
     from roixr.rois.sources.svg import SvgSource
 
@@ -98,6 +92,14 @@ def as_source(source: SourceLike, overlay_file: str | os.PathLike | None = None)
         return source
     if isinstance(source, Mapping):
         return MappingSource(source)
+    # label files: their readers are imported only when asked for (the drop-in stays lean)
+    from roixr.rois.sources.labels import (
+        AnnotSource,
+        CiftiLabelSource,
+        GiftiLabelSource,
+        LabelFilesSource,
+    )
+
     if isinstance(source, (str, os.PathLike)):
         kind = _suffix(source)
         if kind == ".svg":
