@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -30,7 +32,8 @@ def chromium() -> str | None:
 def screenshot(page: Path, png: Path, size: tuple[int, int] = (1280, 2000),
                timeout: float = 60) -> Path:  # fmt: skip
     """Save a screenshot of ``page`` (a local HTML file) to ``png``."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write into the profile as it closes
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         subprocess.run(
             [chromium(), *FLAGS, f"--user-data-dir={profile}", "--hide-scrollbars",
              f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", page.as_uri()],
@@ -42,11 +45,11 @@ def screenshot(page: Path, png: Path, size: tuple[int, int] = (1280, 2000),
 @contextlib.contextmanager
 def _browser(timeout: float) -> Iterator[int]:
     """A headless Chromium with remote debugging; yields its port."""
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [chromium(), *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             marker = Path(profile, "DevToolsActivePort")
@@ -56,12 +59,14 @@ def _browser(timeout: float) -> Iterator[int]:
                     raise RuntimeError("chromium did not open its debugging port")
                 time.sleep(0.1)
             yield int(marker.read_text().split()[0])
-        finally:
-            proc.terminate()
+        finally:  # the browser and its helper processes (one process group)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
 
 
