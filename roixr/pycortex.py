@@ -127,16 +127,17 @@ def _masks_dict(
     dtype = bool if grid.values.dtype == bool else np.float64
     sides = [("_L", grid.left), ("_R", ~grid.left)] if split_lr else [("", slice(None))]
     out = {}
+    size = int(np.prod(zyx))
     for name, row in zip(names, rows, strict=True):
         values = grid.values[row]
         for suffix, side in sides:
-            volume = np.zeros(zyx, dtype=dtype)  # calloc: pages untouched stay free
-            if split_lr or not grid.twice:
-                volume.ravel()[flat[side]] = values[side]
-            elif dtype is bool:  # a voxel listed for both hemispheres (the ribbon sampler)
-                volume.ravel()[flat[values]] = True
+            # a voxel may be listed once per hemisphere (the ribbon sampler): entries add up
+            if dtype is bool:
+                volume = np.zeros(zyx, dtype=bool)  # calloc: pages untouched stay free
+                volume.ravel()[flat[side][values[side]]] = True
             else:
-                np.add.at(volume.ravel(), flat, values)
+                volume = np.bincount(flat[side], values[side], size).astype(np.float64)
+                volume = volume.reshape(zyx)  # (bincount of nothing is int64: cast)
             out[name + suffix] = volume
     return out
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from roixr.io.transforms import Transform
 from roixr.sampling.chunk import Chunk
 from roixr.sampling.engine import sample_chunk
-from roixr.sampling.options import coverage, found_share
+from roixr.sampling.options import found_share
 from roixr.sampling.plan import Plan
 from roixr.sampling.registry import Sampler, vertex_parts
 from roixr.sampling.surfaces import Surfaces
@@ -41,9 +40,6 @@ class GridColumns:
         ``(n_rows, m)`` bool, or float64 fractions, in the plan's ``rows`` order.
     left : ndarray
         ``(m,)`` bool: the voxel is in the left hemisphere.
-    coverage : ndarray
-        ``(n_rows,)`` percent of each row's vertices inside the volume's field of view (NaN
-        for 'Cortex' and ROIs without vertices).
     shape : tuple of int
         The grid's ``(x, y, z)`` shape.
     found : ndarray
@@ -54,14 +50,8 @@ class GridColumns:
     voxels: np.ndarray
     values: np.ndarray
     left: np.ndarray
-    coverage: np.ndarray
     shape: tuple[int, int, int]
     found: np.ndarray
-
-    @cached_property
-    def twice(self) -> bool:
-        """Whether some voxel is listed twice (once per hemisphere: the ribbon sampler)."""
-        return len(np.unique(self.voxels)) < len(self.voxels)
 
     def flat_index(self, layout: str = "xyz") -> np.ndarray:
         """The listed voxels' flat indices in a C-ordered ``(x, y, z)`` or ``(z, y, x)`` volume."""
@@ -109,8 +99,7 @@ def run(plan: Plan, prepared: Any = _UNSET) -> GridColumns:
     cols = sample_chunk(
         plan.surfaces, plan.table, plan.sampler, plan.options, chunk, prepared, workers=-1
     )
-    cov = coverage(plan.table, plan.surfaces.fiducial, plan.coord, plan.shape)
     found = found_share(plan.table, [cols.found])
     if plan.options.cortex:  # 'Cortex' has no vertices of its own
-        cov, found = np.append(cov, np.nan), np.append(found, np.nan)
-    return GridColumns(cols.voxels, cols.values, cols.left, cov, plan.shape, found)
+        found = np.append(found, np.nan)
+    return GridColumns(cols.voxels, cols.values, cols.left, plan.shape, found)
