@@ -27,16 +27,12 @@ import scipy.sparse as sp
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.kernels.mapper import _compact
+from roixr.sampling.kernels.mapper import _compact, _to_voxels
 from roixr.sampling.kernels.ribbon_kernel import _orientation, ribbon_pairs
 from roixr.sampling.registry import register_sampler
 from roixr.sampling.surfaces import Surfaces
 
 __all__ = ["ribbon_sampler", "split_triangles"]
-
-
-def _to_voxels(coord: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    return pts.astype(np.float64) @ coord[:3, :3].T + coord[:3, 3]
 
 
 def split_triangles(table: RoiTable, triangles: np.ndarray) -> np.ndarray:
@@ -50,10 +46,9 @@ def split_triangles(table: RoiTable, triangles: np.ndarray) -> np.ndarray:
     # that are then computed as one prism owned by one of them)
     rng = np.random.default_rng(0)
     weights = rng.integers(1, 2**61, size=by_vertex.shape[1], dtype=np.int64)
-    csr = sp.csr_array(by_vertex)
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    sig = np.zeros(csr.shape[0], dtype=np.int64)
-    np.add.at(sig, rows, weights[csr.indices])
+    rows = np.repeat(np.arange(by_vertex.shape[0]), np.diff(by_vertex.indptr))
+    sig = np.zeros(by_vertex.shape[0], dtype=np.int64)
+    np.add.at(sig, rows, weights[by_vertex.indices])
     s = sig[triangles]
     return (s[:, 0] != s[:, 1]) | (s[:, 1] != s[:, 2])
 

@@ -315,6 +315,25 @@ def _select(white, pial, tri, lo_a, hi_a):
     return sel, np.prod(ext, axis=1).astype(np.int64)
 
 
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+
+
+def _inputs(white, pial, triangles, split, lo, hi, orientation):
+    """Both implementations' inputs as contiguous float64 / int64 / bool arrays, with the
+    orientation decided (None: the whole mesh's); None for an empty chunk or mesh."""
+    white = np.ascontiguousarray(white, dtype=np.float64)
+    pial = np.ascontiguousarray(pial, dtype=np.float64)
+    tri = np.ascontiguousarray(triangles, dtype=np.int64).reshape(-1, 3)
+    split = np.ascontiguousarray(split, dtype=np.bool_).reshape(-1)
+    lo_a = np.asarray(lo, dtype=np.int64)
+    hi_a = np.asarray(hi, dtype=np.int64)
+    if np.any(hi_a - lo_a <= 0) or len(tri) == 0:
+        return None
+    if orientation is None:
+        orientation = _orientation(white, pial, tri)
+    return white, pial, tri, split, lo_a, hi_a, orientation
+
+
 def ribbon_pairs(
     white: np.ndarray,
     pial: np.ndarray,
@@ -343,20 +362,13 @@ def ribbon_pairs(
         return ribbon_pairs_reference(
             white, pial, triangles, split, lo, hi, orientation=orientation
         )
-    white = np.ascontiguousarray(white, dtype=np.float64)
-    pial = np.ascontiguousarray(pial, dtype=np.float64)
-    tri = np.ascontiguousarray(triangles, dtype=np.int64).reshape(-1, 3)
-    split = np.ascontiguousarray(split, dtype=np.bool_).reshape(-1)
-    lo_a = np.asarray(lo, dtype=np.int64)
-    hi_a = np.asarray(hi, dtype=np.int64)
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if np.any(hi_a - lo_a <= 0) or len(tri) == 0:
-        return empty
-    if orientation is None:
-        orientation = _orientation(white, pial, tri)
+    inputs = _inputs(white, pial, triangles, split, lo, hi, orientation)
+    if inputs is None:
+        return _EMPTY
+    white, pial, tri, split, lo_a, hi_a, orientation = inputs
     sel, box = _select(white, pial, tri, lo_a, hi_a)
     if len(sel) == 0:
-        return empty
+        return _EMPTY
     bound = box * np.where(split[sel], 3, 1)
     owners, voxels, vols = [], [], []
     cum = np.cumsum(bound)
@@ -406,18 +418,11 @@ def ribbon_pairs_reference(
     The reference implementation (slow: tens of millions of pieces for a whole brain); pairs
     are one per tetrahedron piece, not summed.
     """
-    white = np.asarray(white, dtype=np.float64)
-    pial = np.asarray(pial, dtype=np.float64)
-    tri = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
-    split = np.asarray(split, dtype=bool).reshape(-1)
-    lo_a = np.asarray(lo, dtype=np.int64)
-    hi_a = np.asarray(hi, dtype=np.int64)
+    inputs = _inputs(white, pial, triangles, split, lo, hi, orientation)
+    if inputs is None:
+        return _EMPTY
+    white, pial, tri, split, lo_a, hi_a, orientation = inputs
     shape = hi_a - lo_a
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if np.any(shape <= 0) or len(tri) == 0:
-        return empty
-    if orientation is None:
-        orientation = _orientation(white, pial, tri)
     # prisms whose bounding box reaches the chunk [lo - 0.5, hi - 0.5)
     cw, cp = white[tri], pial[tri]
     bmin = np.minimum(cw.min(axis=1), cp.min(axis=1))
@@ -425,7 +430,7 @@ def ribbon_pairs_reference(
     reach = np.all((bmax >= lo_a - 0.5) & (bmin < hi_a - 0.5), axis=1)
     sel = np.flatnonzero(reach)
     if len(sel) == 0:
-        return empty
+        return _EMPTY
     owners, voxels, vols = [], [], []
     per = _BATCH // 14
     for start in range(0, len(sel), per):
@@ -441,5 +446,5 @@ def ribbon_pairs_reference(
         voxels.append(flat[nz])
         vols.append(v[nz] * orientation)
     if not owners:
-        return empty
+        return _EMPTY
     return np.concatenate(owners), np.concatenate(voxels), np.concatenate(vols)
