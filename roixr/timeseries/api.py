@@ -268,14 +268,12 @@ def _weights(rois: _Rois, n_hemi: int) -> Any:
     data = source.data
     if not isinstance(data, da.Array):
         data = da.from_array(np.asarray(data), chunks=-1)
-    if rois.masks is not None:
-        data = data.rechunk({0: -1, 1: -1})
-        entries: Any = block_entries
-        lead = 2
-    else:
-        entries = partial(index_entries, indices=rois.indices)
-        lead = 0
-    starts = [tuple(s.start for s in sl[lead:]) for sl in da.core.slices_from_chunks(data.chunks)]
+    # each chunk's entries carry its offset along every dim: no rechunk (which would also
+    # import distributed to choose its method)
+    entries = (
+        block_entries if rois.masks is not None else partial(index_entries, indices=rois.indices)
+    )
+    starts = [tuple(s.start for s in sl) for sl in da.core.slices_from_chunks(data.chunks)]
     shape = tuple(int(source.sizes[d]) for d in SPATIAL)
     token = tokenize(data.name, n_hemi, rois.indices)
     name, parts = f"roi-weights-{token}", f"roi-entries-{token}"

@@ -151,11 +151,9 @@ class Weights:
         return self.matrix.indices[start:stop], self.matrix.data[start:stop]
 
 
-def block_entries(
-    block: np.ndarray, offset: tuple[int, int, int], shape: tuple[int, ...]
-) -> Entries:
-    """Nonzero entries of one ``(roi, hemisphere, x, y, z)`` masks chunk at ``offset`` of a
-    grid of ``shape``.
+def block_entries(block: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...]) -> Entries:
+    """Nonzero entries of one ``(roi, hemisphere, x, y, z)`` masks chunk at ``offset`` (its
+    first index along each of the five dims) of masks whose grid is ``shape``.
 
     Returns the voxels' flat indices in the grid (Fortran order), the output row
     ``2 * roi + hemisphere`` and the weight. Fractions ≤ 0 or NaN are not in the ROI.
@@ -164,21 +162,12 @@ def block_entries(
     keep = block if block.dtype == bool else block > 0
     at = np.flatnonzero(keep)
     w = np.ones(at.size) if block.dtype == bool else block.ravel()[at].astype(np.float64)
-    row, i, j, k = _split(at, block.shape)
-    return _flat(i, j, k, offset, shape), row, w
+    roi, hemi, i, j, k = np.unravel_index(at, block.shape)
+    row = 2 * (roi + offset[0]) + hemi + offset[1]
+    return _flat(i, j, k, offset[2:], shape), row, w
 
 
-def _split(at: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """Row ``2 * roi + hemisphere`` and voxel ``(i, j, k)`` of C-order flat indices into a
-    ``(roi, hemisphere, x, y, z)`` block."""
-    _, _, nx, ny, nz = shape
-    row, rest = np.divmod(at, nx * ny * nz)
-    ij, k = np.divmod(rest, nz)
-    i, j = np.divmod(ij, ny)
-    return row, i, j, k
-
-
-def _flat(i, j, k, offset: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+def _flat(i, j, k, offset: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
     """Flat Fortran-order indices of voxels ``(i, j, k)`` of a block at ``offset``."""
     nx, ny = int(shape[0]), int(shape[1])
     ox, oy, oz = offset
