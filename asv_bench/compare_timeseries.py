@@ -2,6 +2,7 @@
 
     python asv_bench/compare_timeseries.py [--volumes 400 1000] [--ext .nii .nii.gz]
                                            [--repeat 3] [--stat mean]
+                                           [--nibabel-gzip zlib indexed_gzip]
 
 The ROI masks are pycortex's S1, transform ``fullhead`` (100 × 100 × 31), all ROIs,
 sampler ``cortical``. Written once per series length: a random float32 bold series as
@@ -16,6 +17,11 @@ alternating, so both read the series from a warm page cache) that reports the ca
 process's time (interpreter start, imports, call) and its peak resident memory (``VmHWM``,
 which unlike ``ru_maxrss`` is not inherited from the parent). Prints medians and ratios as
 a markdown table, and checks that both give the same time series.
+
+nibabel reads ``.nii.gz`` through indexed_gzip when that package is installed (an optional
+extra of nibabel; roixr's own installs do not bring it), else through CPython's zlib.
+``--nibabel-gzip`` runs nilearn with each named reader (``zlib`` hides an installed
+indexed_gzip from nibabel; ``indexed_gzip`` needs it installed), one table row per reader.
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ CHILD = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
-which, folder, stat, bold = sys.argv[1:5]
+which, folder, stat, bold, gz = sys.argv[1:6]
 if which == "nilearn":
+    if gz == "zlib":
+        sys.modules["indexed_gzip"] = None  # nibabel then reads gzip with zlib
     from nilearn.maskers import NiftiLabelsMasker
+    import nibabel.openers
+    if (gz == "indexed_gzip") != bool(nibabel.openers.HAVE_INDEXED_GZIP):
+        raise SystemExit(f"nibabel's gzip reader is not {gz}")
 else:
     import roixr
     from roixr.timeseries import open_nifti, roi_timeseries
@@ -99,9 +110,9 @@ def write_inputs(folder: Path, n_volumes: int) -> tuple[int, ...]:
     return shape
 
 
-def measure(which: str, folder: Path, stat: str, bold: str) -> dict:
+def measure(which: str, folder: Path, stat: str, bold: str, gz: str) -> dict:
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", CHILD, which, str(folder), stat, bold],
+    out = subprocess.run([sys.executable, "-c", CHILD, which, str(folder), stat, bold, gz],
                          capture_output=True, text=True, check=True)  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process"] = time.perf_counter() - start
@@ -118,14 +129,14 @@ def agreement(folder: Path, labels: list[int]) -> float:
     return worst
 
 
-def compare(folder: Path, bold: str, stat: str, repeat: int) -> dict:
+def compare(folder: Path, bold: str, stat: str, repeat: int, gz: str) -> dict:
     """Interleaved runs of both tools on one file: medians, every run, agreement."""
     runs: dict[str, list[dict]] = {"roixr": [], "nilearn": []}
     worst = 0.0
     for i in range(repeat):
         order = ("roixr", "nilearn") if i % 2 == 0 else ("nilearn", "roixr")
         for which in order:
-            runs[which].append(measure(which, folder, stat, bold))
+            runs[which].append(measure(which, folder, stat, bold, gz))
         worst = max(worst, agreement(folder, runs["nilearn"][-1]["labels"]))
     med = {
         w: {k: statistics.median(r[k] for r in rs) for k in ("call", "process", "peak_mb")}
@@ -141,6 +152,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--stat", default="mean",
                         choices=["mean", "median", "sum", "std", "var", "min", "max"])  # fmt: skip
+    parser.add_argument("--nibabel-gzip", nargs="+", default=["zlib"],
+                        choices=["zlib", "indexed_gzip"],
+                        help="nibabel's gzip reader(s) for nilearn on .nii.gz")  # fmt: skip
     parser.add_argument("--tmp", default=None, help="folder for the inputs (default: /tmp)")
     args = parser.parse_args()
     rows = []
@@ -148,11 +162,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             folder = Path(tmp)
             shape = write_inputs(folder, n_volumes)
-            for ext in args.ext:
-                result = compare(folder, f"bold{ext}", args.stat, args.repeat)
+            readers = {
+                ext: args.nibabel_gzip if ext.endswith("gz") else ["zlib"] for ext in args.ext
+            }
+            cases = [(ext, gz) for ext in args.ext for gz in readers[ext]]
+            for ext, gz in cases:
+                result = compare(folder, f"bold{ext}", args.stat, args.repeat, gz)
                 o, n = result["median"]["roixr"], result["median"]["nilearn"]
-                rows.append((ext, shape, o, n))
-                print(f"{ext} {shape}: calls", {w: [round(r["call"], 2) for r in rs]
+                label = f"`{ext}`" + (f" (nilearn: {gz})" if ext.endswith(".gz") else "")
+                rows.append((label, shape, o, n))
+                print(f"{label} {shape}: calls", {w: [round(r["call"], 2) for r in rs]
                       for w, rs in result["runs"].items()}, "peaks (MB)",
                       {w: [round(r["peak_mb"]) for r in rs] for w, rs in result["runs"].items()},
                       f"largest |roixr - nilearn| {result['worst']:.1e}", flush=True)  # fmt: skip
@@ -161,8 +180,8 @@ def main() -> None:
     print("| file | volumes | roixr call | nilearn call | ratio | roixr process | nilearn "
           "process | ratio | roixr peak | nilearn peak | ratio |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for ext, shape, o, n in rows:
-        print(f"| `{ext}` | {shape[3]} | {o['call']:.2f} s | {n['call']:.2f} s | "
+    for label, shape, o, n in rows:
+        print(f"| {label} | {shape[3]} | {o['call']:.2f} s | {n['call']:.2f} s | "
               f"{n['call'] / o['call']:.1f}× | {o['process']:.2f} s | {n['process']:.2f} s | "
               f"{n['process'] / o['process']:.1f}× | {o['peak_mb']:.0f} MB | "
               f"{n['peak_mb']:.0f} MB | {n['peak_mb'] / o['peak_mb']:.1f}× |")  # fmt: skip

@@ -52,7 +52,7 @@ DECOMPRESSED: Counter[str] = Counter()  # bytes decompressed by this process, pe
 _MAX_STREAMS = 8  # open streams kept per process (oldest closed first)
 GZIP_THREADS_KEY = "roixr.gzip-threads"  # dask config: threads of one gzip decoder
 _MAX_THREADS = 8  # beyond this the reduction, not the decoder, bounds a time series
-_RAPIDGZIP_CHUNK = 8 << 20  # compressed bytes per rapidgzip work unit (4 → 16 MiB: -15%)
+_RAPIDGZIP_CHUNK = 16 << 20  # compressed bytes per rapidgzip work unit (4 → 16 MiB: -15% time)
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def _damaged(path: str, err: BaseException) -> Exception:
 
 _STREAMS: OrderedDict[tuple[str, int], _Stream] = OrderedDict()  # (token, position)
 _LOCK = threading.RLock()
-_MAX_PARALLEL_STREAMS = 4  # a parked rapidgzip stream holds ~55 MB of decoded chunks
+_MAX_PARALLEL_STREAMS = 2  # a parked rapidgzip stream holds ~70 MB of decoded chunks
 _ORPHANS: list[_Stream] = []  # a forked child's copies of its parent's streams
 
 
