@@ -52,8 +52,8 @@ if which == "nilearn":
     if gz == "zlib":
         sys.modules["indexed_gzip"] = None  # nibabel then reads gzip with zlib
     from nilearn.maskers import NiftiLabelsMasker
-    import nibabel.openers
-    if (gz == "indexed_gzip") != bool(nibabel.openers.HAVE_INDEXED_GZIP):
+    from nibabel._compression import HAVE_INDEXED_GZIP
+    if (gz == "indexed_gzip") != bool(HAVE_INDEXED_GZIP):
         raise SystemExit(f"nibabel's gzip reader is not {gz}")
 else:
     import roixr

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "asv_bench"
@@ -43,3 +45,36 @@ def test_benchmark_runs(cls, name):
     finally:
         if hasattr(bench, "teardown"):
             bench.teardown(*args)
+
+
+def run_script(name: str, *args: str) -> str:
+    out = subprocess.run([sys.executable, str(BENCH / name), *args],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def table_rows(text: str) -> list[list[str]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def test_compare_timeseries_script(tmp_path):
+    """The nilearn comparison runs on a short series, and both tools agree."""
+    text = run_script("compare_timeseries.py", "--volumes", "12", "--repeat", "1",
+                      "--tmp", str(tmp_path))  # fmt: skip
+    rows = table_rows(text)
+    assert [r[0] for r in rows] == ["`.nii`", "`.nii.gz` (nilearn: zlib)"]
+    assert all(r[1] == "12" and r[4].endswith("×") for r in rows)
+    worst = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if "largest" in line]
+    assert len(worst) == 2 and max(worst) <= 1e-5, worst
+
+
+def test_compare_gzip_decoders_script(tmp_path):
+    data = np.random.default_rng(0).standard_normal((20, 20, 10, 30)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "b.nii.gz")
+    text = run_script("compare_gzip_decoders.py", "--file", str(tmp_path / "b.nii.gz"),
+                      "--repeat", "1", "--threads", "2")  # fmt: skip
+    labels = [r[0] for r in table_rows(text)]
+    assert labels[:4] == ["zlib (CPython gzip)", "python-isal", "rapidgzip, 1 thread",
+                          "rapidgzip, 2 threads"]  # fmt: skip

@@ -161,9 +161,10 @@ def open_nifti(
 
     Notes
     -----
-    NIfTI files (plain or gzipped) are read by roixr itself: a plain file with one read
-    per chunk straight into the chunk's array, a gzipped one with python-isal's decoder,
-    each chunk from where the previous one stopped (see :mod:`roixr.timeseries.reader`).
+    NIfTI files (plain or gzipped) are read by roixr itself: a plain file memory-mapped chunk
+    by chunk, a gzipped one decompressed once, each chunk from where the previous one stopped,
+    by rapidgzip on several threads (python-isal on one; the dask config value
+    ``roixr.gzip-threads`` sets the threads, see :mod:`roixr.timeseries.reader`).
     Other formats are read through nibabel's array proxy.
 
     Examples
