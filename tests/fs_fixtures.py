@@ -221,3 +221,38 @@ def write_itk(a2f: np.ndarray, path: Path, center=(10.0, -20.0, 5.0), inverse=Fa
     )
     path.write_text(text)
     return path
+
+
+def write_itk_h5(a2f: np.ndarray, path: Path, center=(-4.0, 12.0, 30.0)) -> Path:
+    """The same affine as :func:`write_itk`, as an ITK composite ``.h5`` (ANTs'
+    ``--write-composite-transform``): group 0 the composite, group 1 the affine."""
+    import h5py
+
+    m = LPS @ a2f @ LPS
+    c = np.asarray(center, dtype=float)
+    a, b = m[:3, :3], m[:3, 3]
+    with h5py.File(path, "w") as f:
+        group = f.create_group("TransformGroup")
+        group.create_group("0")["TransformType"] = np.array([b"CompositeTransform_double_3"])
+        affine = group.create_group("1")
+        affine["TransformType"] = np.array([b"AffineTransform_double_3_3"])
+        affine["TransformParameters"] = np.array([*a.ravel(), *(b + a @ c - c)])
+        affine["TransformFixedParameters"] = c
+    return path
+
+
+def write_register_dat(a2f: np.ndarray, func: Path, anat: Path, path: Path) -> Path:
+    """A tkregister ``register.dat``: the matrix maps the anatomical (target) volume's
+    tkr-RAS to the functional (movable) volume's tkr-RAS (FreeSurfer's RegisterDat page);
+    each volume's tkr vox2ras is nibabel's ``MGHHeader.get_vox2ras_tkr``."""
+
+    def scanner_from_tkr(img) -> np.ndarray:
+        mgh = nib.MGHImage(np.zeros(img.shape[:3], np.float32), img.affine)
+        return img.affine @ np.linalg.inv(mgh.header.get_vox2ras_tkr())
+
+    func_img, anat_img = nib.load(str(func)), nib.load(str(anat))
+    r = np.linalg.inv(scanner_from_tkr(func_img)) @ a2f @ scanner_from_tkr(anat_img)
+    zooms = func_img.header.get_zooms()
+    rows = "\n".join(" ".join(f"{v:.17g}" for v in row) for row in r)
+    path.write_text(f"S1\n{zooms[0]:.6f}\n{zooms[2]:.6f}\n0.150000\n{rows}\nround\n")
+    return path

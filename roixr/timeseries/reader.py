@@ -52,7 +52,7 @@ DECOMPRESSED: Counter[str] = Counter()  # bytes decompressed by this process, pe
 _MAX_STREAMS = 8  # open streams kept per process (oldest closed first)
 GZIP_THREADS_KEY = "roixr.gzip-threads"  # dask config: threads of one gzip decoder
 _MAX_THREADS = 8  # beyond this the reduction, not the decoder, bounds a time series
-_RAPIDGZIP_BYTES = 32 << 20  # compressed bytes in rapidgzip's work units, all threads together
+_RAPIDGZIP_BYTES = 16 << 20  # compressed bytes in rapidgzip's work units, all threads together
 
 
 @dataclass(frozen=True)
