@@ -5,9 +5,11 @@
 
 Each measurement is a fresh Python process that inflates the whole file into one reused
 8 MiB buffer (as the reader fills time chunks) and reports wall time, CPU time (user + system,
-all threads) and peak resident memory. Decoders: CPython's ``gzip`` (zlib), python-isal's
-``igzip``, rapidgzip with 1 and ``--threads`` threads, and, when installed, zlib-ng and
-indexed_gzip (nibabel's reader when present). Runs are interleaved; prints medians as a
+all threads) and the peak resident memory it added (``VmHWM`` less the resident memory
+before the file was opened). Decoders: CPython's ``gzip`` (zlib), python-isal's
+``igzip``, rapidgzip with 1 thread and with ``--threads`` threads (opened as roixr's reader
+opens it), and, when installed, zlib-ng and indexed_gzip (nibabel's reader when present).
+Runs are interleaved; prints medians as a
 markdown table. Without ``--file`` the input is the series of ``compare_timeseries.py``
 (random float32 on S1's ``fullhead`` grid, gzip level 1).
 """
@@ -29,6 +31,12 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 name, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def status(key):
+    with open("/proc/self/status") as s:
+        return next(int(l.split()[1]) for l in s if l.startswith(key)) / 1024
+if threads > 1:
+    from roixr.timeseries.reader import _open_decoder  # imported before the baseline
+base = status("VmRSS")
 if name == "zlib":
     import gzip; f = gzip.open(path, "rb")
 elif name == "isal":
@@ -37,9 +45,10 @@ elif name == "zlib-ng":
     from zlib_ng import gzip_ng; f = gzip_ng.open(path, "rb")
 elif name == "indexed_gzip":
     import indexed_gzip; f = indexed_gzip.IndexedGzipFile(path)
-else:
-    import rapidgzip
-    f = rapidgzip.RapidgzipFile(path, parallelization=threads, chunk_size=16 << 20)
+elif threads == 1:  # rapidgzip's defaults (roixr uses isal with one thread)
+    import rapidgzip; f = rapidgzip.RapidgzipFile(path, parallelization=1)
+else:  # as roixr's reader opens it (its work-unit size)
+    f = _open_decoder(path, threads)
 buffer = memoryview(bytearray(8 << 20))
 r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 total = 0
@@ -48,8 +57,7 @@ while n := f.readinto(buffer):
 wall = time.perf_counter() - t0
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 f.close()
-with open("/proc/self/status") as s:
-    peak = next(int(l.split()[1]) for l in s if l.startswith("VmHWM")) / 1024
+peak = status("VmHWM") - base
 cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
 print(json.dumps({"wall": wall, "cpu": cpu, "peak_mb": peak, "bytes": total}))
 """
@@ -102,7 +110,7 @@ def main() -> None:
         packed = args.file.stat().st_size / 1e6
         print(f"\n{args.file.name}: {packed:.0f} MB of gzip, {size / 1e6:.0f} MB inflated; "
               f"medians of {args.repeat} fresh processes\n")  # fmt: skip
-        print("| decoder | wall | CPU | MB/s (wall) | peak RSS |")
+        print("| decoder | wall | CPU | MB/s (wall) | memory |")
         print("|---|---|---|---|---|")
         for label, rs in runs.items():
             wall = statistics.median(r["wall"] for r in rs)
