@@ -4,7 +4,8 @@ Public names are imported on first use (as SPEC 1 recommends; ``__init__.pyi`` l
 for type checkers and editors): ``import roixr`` stays cheap, and the drop-in
 :func:`get_roi_masks`, which returns numpy arrays, never imports xarray, dask or zarr. The
 ``.roixr`` accessor is registered here when xarray is already imported, and otherwise by
-the first use of roixr's xarray layer (see :mod:`roixr.accessor`).
+the first use of roixr's xarray layer, all of which builds on :mod:`roixr.forms` (see
+:mod:`roixr.accessor`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ _LAZY = {
 }
 
 if "xarray" in sys.modules:  # the accessor costs nothing more then
-    importlib.import_module("roixr.accessor")
+    importlib.import_module("roixr.forms")
 
 
 def __getattr__(name: str):

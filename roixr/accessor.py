@@ -1,10 +1,13 @@
 """The ``.roixr`` accessor on xarray DataArrays: the conversions as methods.
 
-Importing this module registers the accessor (``import roixr`` does, as does every module of
-roixr's xarray layer). Like rioxarray's ``.rio``, it keeps only the wrapped object; everything
-lasting lives in the DataArray's coords and attrs, because xarray builds a new accessor for
-every new object. Its name is not a coordinate's, so ``masks.roi`` stays the ``roi``
-coordinate.
+Importing this module registers the accessor. :mod:`roixr.forms` (the masks contract, which
+every module of roixr's xarray layer uses) is the one module that imports it, and
+``import roixr`` does when xarray is already imported. It is a leaf: it imports no roixr
+module when it is imported, and each method calls the public function of the same name
+(``masks.roixr.to_dict()`` is ``roixr.to_dict(masks)``). Like rioxarray's ``.rio``, it keeps
+only the wrapped object; everything lasting lives in the DataArray's coords and attrs,
+because xarray builds a new accessor for every new object. Its name is not a coordinate's,
+so ``masks.roi`` stays the ``roi`` coordinate.
 """
 
 from __future__ import annotations
@@ -12,13 +15,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-
-if TYPE_CHECKING:
-    from roixr import convert
 
 __all__ = ["RoixrAccessor"]
 
@@ -34,7 +34,7 @@ class RoixrAccessor:
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> import roixr.accessor
+    >>> import roixr.forms  # any module of roixr's xarray layer registers the accessor
     >>> data = np.zeros((1, 2, 2, 1, 1), bool); data[0, 1, 1] = True
     >>> masks = xr.DataArray(data, dims=("roi", "hemisphere", "x", "y", "z"),
     ...                      coords={"roi": ["V1"], "hemisphere": ["L", "R"]})
@@ -51,35 +51,35 @@ class RoixrAccessor:
     # --- conversions ------------------------------------------------------------------------
 
     def to_dict(
-        self, *, split_lr: bool = False, layout: convert.Layout = "xyz"
+        self, *, split_lr: bool = False, layout: Literal["xyz", "pycortex"] = "xyz"
     ) -> dict[str, np.ndarray]:
         """Masks as ``{name: array}``; see :func:`roixr.convert.to_dict`."""
-        from roixr.convert import to_dict
+        import roixr
 
-        return to_dict(self._obj, split_lr=split_lr, layout=layout)
+        return roixr.to_dict(self._obj, split_lr=split_lr, layout=layout)
 
     def to_index_volume(
         self, *, overlap: Literal["raise", "last"] = "raise"
     ) -> tuple[xr.DataArray, dict[str, int]]:
         """Masks as a signed index volume and ``{name: index}``; see
         :func:`roixr.convert.to_index_volume`."""
-        from roixr.convert import to_index_volume
+        import roixr
 
-        return to_index_volume(self._obj, overlap=overlap)
+        return roixr.to_index_volume(self._obj, overlap=overlap)
 
     def to_masks(self, labels: dict[str, int] | None = None) -> xr.DataArray:
         """An index volume back to bool masks; see :func:`roixr.convert.from_index_volume`."""
-        from roixr.convert import from_index_volume
+        import roixr
 
-        return from_index_volume(self._obj, labels)
+        return roixr.from_index_volume(self._obj, labels)
 
     def to_nifti(
         self, path: str | os.PathLike, *, split_lr: bool = False, overwrite: bool = False
     ) -> Path:
         """Masks or an index volume as NIfTI; see :func:`roixr.nifti.to_nifti`."""
-        from roixr.nifti import to_nifti
+        import roixr
 
-        return to_nifti(self._obj, path, split_lr=split_lr, overwrite=overwrite)
+        return roixr.to_nifti(self._obj, path, split_lr=split_lr, overwrite=overwrite)
 
     def to_zarr(
         self,
@@ -90,9 +90,9 @@ class RoixrAccessor:
         compute: bool = True,
     ) -> Any:
         """Masks or an index volume to a zarr store; see :func:`roixr.store.to_zarr`."""
-        from roixr.store import to_zarr  # zarr is imported only when used
+        import roixr  # zarr is imported only when used
 
-        return to_zarr(self._obj, store, mode=mode, group=group, compute=compute)
+        return roixr.to_zarr(self._obj, store, mode=mode, group=group, compute=compute)
 
     # --- time series ------------------------------------------------------------------------
 
@@ -110,9 +110,9 @@ class RoixrAccessor:
         ``masks.roixr.timeseries(bold)`` is ``roixr.roi_timeseries(bold, masks)``; see
         :func:`roixr.timeseries.roi_timeseries` (nilearn's strategy names, lists of stats,
         ``hemisphere="both"``)."""
-        from roixr.timeseries import roi_timeseries
+        import roixr
 
-        return roi_timeseries(
+        return roixr.roi_timeseries(
             bold,
             self._obj,
             stat,  # type: ignore[arg-type]
@@ -132,17 +132,17 @@ class RoixrAccessor:
         time)`` give one line per ROI and hemisphere (:func:`roixr.plot.plot_timeseries`).
         Keyword arguments go to that function.
         """
-        from roixr.plot import plot_masks, plot_timeseries
+        import roixr
 
         obj = self._obj
         time_dim = kwargs.get("time_dim", "time")
         if {"roi", "hemisphere", time_dim} <= set(obj.dims):
-            return plot_timeseries(obj, **kwargs)
-        return plot_masks(obj, **kwargs)
+            return roixr.plot_timeseries(obj, **kwargs)
+        return roixr.plot_masks(obj, **kwargs)
 
     def report(self, path: str | os.PathLike, **kwargs: Any) -> Path:
         """A self-contained HTML report of these masks (mosaic, table per ROI and
         hemisphere, provenance); see :func:`roixr.report.report`."""
-        from roixr.report import report
+        import roixr
 
-        return report(self._obj, path, **kwargs)
+        return roixr.report.report(self._obj, path, **kwargs)

@@ -33,7 +33,6 @@ traceback, and speak in flags. Exit codes say what failed:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -59,35 +58,43 @@ __all__ = ["main"]
 STAT_NAMES = ("mean", "median", "sum", "minimum", "maximum", "variance", "standard_deviation",
               "count", "min", "max", "var", "std")  # fmt: skip
 
-# Python advice in roixr's messages, and the flags that do the same on the command line
-_FLAGS = [
-    (r"[Pp]ass mode='w' to replace it", "pass --overwrite to replace it"),
-    (r"write it again with mode='w'", "run the command again with --overwrite"),
-    (r"[Pp]ass overwrite=True", "pass --overwrite"),
-    (r"mode='w'", "--overwrite"),
-    (r"fail_for_missing_rois=False", "--skip-missing-rois"),
-    (r"[Pp]ass overlay_file=", "pass --overlay-file"),
-    (r"\bsource=", "--source "),
-    (r"threshold=", "--threshold "),
-    (r"\bsampler=", "--sampler "),
-    (r"\brois=", "--rois "),
-    (r"allow_overlap=True", "--allow-overlap"),
-    (r"\bchunks=", "--chunks "),
-    (r"roixr\.cohort\.cohort_status\(store\)", "'roixr status STORE'"),
-    (r"roixr\.cohort\.drop_subjects", "'roixr status STORE --drop NAME'"),
-    (r"roixr\.write_cohort", "'roixr cohort'"),
-    (r"write_cohort", "'roixr cohort'"),
-    (r"roixr\.open_cohort(\(\))?", "'roixr status'"),
-    (r"roixr\.open_roi_masks(\(\))?", "'roixr status'"),
-    (r"masks\.roixr\.to_zarr\(\)", "'roixr masks --out'"),
-]
+# What to do on the command line, for the argument (or action) an error's fix is about: the
+# API's errors carry it as data (RoixrError.option), and their Python advice is replaced by
+# this. A message without an option is printed as it is.
+ADVICE = {
+    "mode": "Pass --overwrite to write it anew, or choose another output path.",
+    "overwrite": "Pass --overwrite to replace it, or choose another output path.",
+    "out": "Give --out another path, or delete the cohort first.",
+    "fail_for_missing_rois": "Check the names with 'roixr verts SUBJECT', or pass "
+    "--skip-missing-rois to leave missing ROIs out.",
+    "overlay_file": "Pass --overlay-file an existing SVG, or leave it out for the subject's "
+    "overlays.svg.",
+    "source": "Pass --source another ROI source (FreeSurfer annotations such as aparc, "
+    ".label, .label.gii or .dlabel.nii files), or name one per subject in the subject list.",
+    "sampler": "Pass --sampler one of {samplers}, or a distance in mm.",
+    "threshold": "Pass --threshold a number in [0, 1] with a fractional --sampler.",
+    "rois": "Check --rois against 'roixr verts SUBJECT'.",
+    "allow_overlap": "Pass --allow-overlap to keep voxels in several ROIs.",
+    "chunks": "Pass --chunks a positive whole number of voxels.",
+    "redo": "'roixr status STORE' lists them with their errors; run 'roixr cohort' again to "
+    "redo only them, or remove them with 'roixr status STORE --drop NAME'.",
+    "store": "'roixr status STORE' tells what a store holds: 'roixr masks --out' writes one "
+    "subject's store, 'roixr cohort --out' a cohort.",
+}
 
 
-def in_flags(message: str) -> str:
-    """A message of the Python API, with its advice in command-line flags."""
-    for pattern, flag in _FLAGS:
-        message = re.sub(pattern, flag, message)
-    return message
+def in_flags(err: BaseException) -> str:
+    """An error's message for the command line: its advice in flags when it names the
+    argument at fault (:attr:`roixr.errors.RoixrError.option`)."""
+    option = getattr(err, "option", None)
+    if option not in ADVICE:
+        return str(err)
+    advice = ADVICE[option]
+    if "{samplers}" in advice:
+        from roixr.sampling.registry import samplers
+
+        advice = advice.format(samplers=", ".join(samplers()))
+    return f"{err.problem} {advice}"  # type: ignore[attr-defined]
 
 
 class _Usage(RoixrError):
@@ -339,7 +346,8 @@ def _cohort(args: argparse.Namespace) -> None:
 
 def _status(args: argparse.Namespace) -> None:
     from roixr.cohort import cohort_status, drop_subjects
-    from roixr.store import COHORT, check_store, store_info, store_kind
+    from roixr.store import store_info
+    from roixr.store.format import COHORT, check_kind, store_kind
 
     path = Path(args.store)
     if path.is_dir() and store_kind(path) == COHORT:
@@ -356,7 +364,7 @@ def _status(args: argparse.Namespace) -> None:
         return
     if args.drop:
         raise _Usage(f"--drop: {path} is not a cohort store")
-    check_store(path, None, opener="roixr.open_roi_masks")
+    check_kind(path, want="single", opener="roixr.open_roi_masks")
     info = store_info(path)
     _say(f"{info['kind']} store {path}: complete")
     for key, value in info["provenance"].items():
@@ -535,7 +543,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _error(err: BaseException) -> None:
-    sys.stderr.write(f"roixr: error: {in_flags(str(err))}\n")
+    sys.stderr.write(f"roixr: error: {in_flags(err)}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,7 @@ plain numpy and serve numpy input too.
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any, Literal
 
@@ -19,92 +18,31 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr.errors import FormError, OverlapError
+from roixr.forms import (
+    HEMISPHERES,
+    INDEX_ATTRS,
+    INDEX_NAME,
+    SPATIAL,
+    AxisOrder,
+    check_axis_order,
+    check_index_volume,
+    check_masks,
+    flag_attrs,
+    labels_from_attrs,
+    masks_dataarray,
+    roi_names,
+    spatial_coords,
+)
 
-__all__ = ["from_dict", "from_index_volume", "to_dict", "to_index_volume"]
-
-MASK_DIMS = ("roi", "hemisphere", "x", "y", "z")
-SPATIAL = ("x", "y", "z")
-HEMISPHERES = ("L", "R")
-INDEX_ATTRS = ("flag_values", "flag_meanings", "flag_colors", "long_name", "roi_names", "coverage")
-Layout = Literal["xyz", "pycortex"]
-
-
-# --- checks shared by the accessor and the NIfTI writer -----------------------------------
-
-
-def roi_names(masks: xr.DataArray) -> list[str]:
-    """The ROI names of a masks DataArray, as str."""
-    return [str(r) for r in masks["roi"].values]
-
-
-def check_masks(masks: Any, *, func: str) -> None:
-    """Raise FormError unless ``masks`` follows the masks contract (dims, hemispheres, dtype)."""
-    if not isinstance(masks, xr.DataArray):
-        raise FormError(
-            f"{func} takes a masks DataArray with dims {MASK_DIMS}; got a "
-            f"{type(masks).__name__}. Build one with roixr.roi_masks(...) or roixr.from_dict(...)."
-        )
-    if masks.dims != MASK_DIMS:
-        raise FormError(
-            f"{func} takes masks with dims {MASK_DIMS}; got dims {masks.dims}. If only the order "
-            f"differs, use masks.transpose{MASK_DIMS}; an index volume (dims {SPATIAL}) converts "
-            "with roixr.from_index_volume(volume)."
-        )
-    hemis = [str(h) for h in masks["hemisphere"].values]
-    if hemis != list(HEMISPHERES):
-        raise FormError(
-            f"{func}: the hemisphere coord must be ['L', 'R']; got {hemis}. Select both "
-            "hemispheres in that order: masks.sel(hemisphere=['L', 'R'])."
-        )
-    names = roi_names(masks)
-    if len(set(names)) != len(names):
-        dups = sorted({n for n in names if names.count(n) > 1})
-        raise FormError(f"{func}: ROI names must be unique; {dups} repeat. Rename or drop them.")
-    if masks.dtype != bool and not np.issubdtype(masks.dtype, np.floating):
-        raise FormError(
-            f"{func}: masks must be bool or float32 fractions; got dtype {masks.dtype}. Convert "
-            "with masks.astype(bool) (binary) or masks.astype('float32') (fractions)."
-        )
-
-
-def check_index_volume(volume: Any, *, func: str) -> None:
-    """Raise FormError unless ``volume`` is a signed integer DataArray with dims (x, y, z)."""
-    if not isinstance(volume, xr.DataArray) or volume.dims != SPATIAL:
-        got = volume.dims if isinstance(volume, xr.DataArray) else type(volume).__name__
-        raise FormError(
-            f"{func} takes an index volume DataArray with dims {SPATIAL}; got {got}. Make one "
-            "with roixr.to_index_volume(masks); masks (dims with 'roi') are already masks."
-        )
-    if not np.issubdtype(volume.dtype, np.signedinteger):
-        raise FormError(
-            f"{func}: an index volume holds signed integers; got dtype {volume.dtype}. Cast "
-            "an integer label volume with volume.astype('int32')."
-        )
-
-
-def _check_layout(layout: str) -> None:
-    if layout not in ("xyz", "pycortex"):
-        raise FormError(
-            f"layout must be 'xyz' (NIfTI order) or 'pycortex' (z, y, x); got {layout!r}."
-        )
-
-
-def _spatial_coords(obj: xr.DataArray) -> dict[Hashable, Any]:
-    """Coords of ``obj`` that live on spatial dims only (x, y, z and their extras)."""
-    out: dict[Hashable, Any] = {k: c.variable for k, c in obj.coords.items() if c.dims}
-    out = {k: v for k, v in out.items() if set(v.dims) <= set(SPATIAL)}
-    for dim in SPATIAL:
-        out.setdefault(dim, np.arange(obj.sizes[dim]))
-    return out
+__all__ = ["as_masks", "from_dict", "from_index_volume", "to_dict", "to_index_volume"]
 
 
 # --- dict -----------------------------------------------------------------------------------
 
 
 def to_dict(
-    masks: xr.DataArray, *, split_lr: bool = False, layout: Layout = "xyz"
+    masks: xr.DataArray, *, split_lr: bool = False, layout: AxisOrder = "xyz"
 ) -> dict[str, np.ndarray]:
     """Masks as a dict ``{name: array}``, like pycortex's ``get_roi_masks``.
 
@@ -135,7 +73,7 @@ def to_dict(
     ['V1_L', 'V1_R']
     """
     check_masks(masks, func="to_dict")
-    _check_layout(layout)
+    check_axis_order(layout)
     keys, data = dict_volumes(masks, split_lr=split_lr)
     # dask.compute on numpy data would still look for a distributed client (0.4 s import)
     (out,) = dask.compute(data) if dask.is_dask_collection(data) else (data,)
@@ -156,7 +94,7 @@ def dict_volumes(masks: xr.DataArray, *, split_lr: bool) -> tuple[list[str], Any
     return names, data.sum(axis=1, dtype=masks.dtype)
 
 
-def _as_volume(key: str, value: Any, layout: Layout) -> np.ndarray:
+def _as_volume(key: str, value: Any, layout: AxisOrder) -> np.ndarray:
     """One dict value as a bool or float32 (x, y, z) numpy array."""
     arr = np.asarray(value)
     if arr.ndim != 3:
@@ -186,7 +124,7 @@ def _split_stems(keys: list[str]) -> list[str] | None:
 
 
 def _sides(
-    arrays: dict[str, np.ndarray], like: xr.DataArray | None, left: Any, layout: Layout
+    arrays: dict[str, np.ndarray], like: xr.DataArray | None, left: Any, layout: AxisOrder
 ) -> np.ndarray:
     """(2, x, y, z) bool: which voxels are left (row 0) and right (row 1)."""
     shape = next(iter(arrays.values())).shape
@@ -227,7 +165,7 @@ def from_dict(
     *,
     like: xr.DataArray | None = None,
     left: Any = None,
-    layout: Layout = "xyz",
+    layout: AxisOrder = "xyz",
     attrs: Mapping[str, Any] | None = None,
     split_lr: bool | None = None,
 ) -> xr.DataArray:
@@ -268,7 +206,7 @@ def from_dict(
     >>> m.dims, m.sizes["roi"], int(m.sum())
     (('roi', 'hemisphere', 'x', 'y', 'z'), 1, 2)
     """
-    _check_layout(layout)
+    check_axis_order(layout)
     if not isinstance(d, Mapping) or not d:
         raise FormError(f"from_dict needs a non-empty dict {{name: array}}; got {d!r:.80}.")
     arrays = {str(k): _as_volume(str(k), v, layout) for k, v in d.items()}
@@ -304,34 +242,7 @@ def from_dict(
     data = data.astype(dtype, copy=False)
     if like is not None and isinstance(like.data, da.Array):
         data = da.from_array(data, chunks=((len(names),), (2,), *like.data.chunks[2:]))
-    return _masks_dataarray(data, names, like, dict(attrs or {}))
-
-
-def _masks_dataarray(
-    data: Any, names: list[str], like: xr.DataArray | None, attrs: dict[str, Any]
-) -> xr.DataArray:
-    """Wrap (roi, hemisphere, x, y, z) data with the contract's coords and attrs."""
-    roi_dtype = like["roi"].dtype if like is not None and like["roi"].dtype.kind in "OT" else None
-    coords: dict[Hashable, Any] = {"roi": np.array(names, dtype=roi_dtype)}
-    coords["hemisphere"] = np.array(HEMISPHERES)
-    coords["coverage"] = ("roi", np.full(len(names), np.nan))
-    if like is not None:
-        coords.update(_spatial_coords(like))
-        for key, c in like.coords.items():
-            if key not in MASK_DIMS and c.dims == ("roi",):
-                coords[key] = c.reindex(roi=coords["roi"]).variable
-        attrs = {**copy.deepcopy(like.attrs), **attrs}
-    else:
-        coords.update({dim: np.arange(n) for dim, n in zip(SPATIAL, data.shape[2:], strict=True)})
-    if "coverage" in attrs:
-        cov = list(attrs.pop("coverage"))
-        if len(cov) != len(names):
-            raise FormError(
-                f"attrs['coverage'] needs one value per ROI ({len(names)}, {names}); got "
-                f"{len(cov)} values. Give it in the ROIs' order, None where unknown."
-            )
-        coords["coverage"] = ("roi", np.array([np.nan if c is None else c for c in cov], float))
-    return xr.DataArray(data, dims=MASK_DIMS, coords=coords, name="roi_masks", attrs=attrs)
+    return masks_dataarray(data, names, like, dict(attrs or {}))
 
 
 # --- signed index volume ----------------------------------------------------------------------
@@ -381,21 +292,6 @@ def _flatten_block(
         out[block[r, 0]] = -(r + 1)
         out[block[r, 1]] = r + 1
     return out
-
-
-def _flag_attrs(names: list[str], colors: Mapping[str, str] | None = None) -> dict[str, Any]:
-    n = len(names)
-    safe = [re.sub(r"\s", "_", name) for name in names]
-    attrs: dict[str, Any] = {
-        "flag_values": [-i for i in range(n, 0, -1)] + list(range(1, n + 1)),
-        "flag_meanings": " ".join([f"{s}_L" for s in safe[::-1]] + [f"{s}_R" for s in safe]),
-        "long_name": "ROI index (right hemisphere positive, left hemisphere negative)",
-        "roi_names": list(names),
-    }
-    if colors:  # one colour per flag value, in flag_values order ("" where none is known)
-        per_roi = [str(colors.get(name, "")) for name in names]
-        attrs["flag_colors"] = per_roi[::-1] + per_roi
-    return attrs
 
 
 def to_index_volume(
@@ -461,34 +357,15 @@ def to_index_volume(
     colors = masks.attrs.get("roi_colors")
     attrs = {
         **copy.deepcopy(masks.attrs),
-        **_flag_attrs(names, colors if isinstance(colors, Mapping) else None),
+        **flag_attrs(names, colors if isinstance(colors, Mapping) else None),
     }
     if "coverage" in masks.coords and not isinstance(masks["coverage"].data, da.Array):
         cov = np.asarray(masks["coverage"].values, dtype=float)
         attrs["coverage"] = [None if np.isnan(c) else float(c) for c in cov]
     volume = xr.DataArray(
-        out, dims=SPATIAL, coords=_spatial_coords(masks), name="roi_index", attrs=attrs
+        out, dims=SPATIAL, coords=spatial_coords(masks), name=INDEX_NAME, attrs=attrs
     )
     return volume, {name: i + 1 for i, name in enumerate(names)}
-
-
-def _labels_from_attrs(attrs: Mapping[str, Any]) -> dict[str, int] | None:
-    if "roi_names" in attrs:
-        return {str(n): i + 1 for i, n in enumerate(attrs["roi_names"])}
-    if "flag_values" not in attrs or "flag_meanings" not in attrs:
-        return None
-    values, meanings = list(attrs["flag_values"]), str(attrs["flag_meanings"]).split()
-    if len(values) != len(meanings):
-        raise FormError(
-            f"flag_values ({len(values)}) and flag_meanings ({len(meanings)}) differ in length; "
-            "pass labels={name: index} instead."
-        )
-    out: dict[str, int] = {}
-    for v, m in sorted(
-        zip(values, meanings, strict=True), key=lambda vm: (abs(int(vm[0])), -int(vm[0]))
-    ):
-        out.setdefault(re.sub(r"_[LR]$", "", m), abs(int(v)))
-    return out
 
 
 def _expand_block(
@@ -538,7 +415,7 @@ def from_index_volume(
     """
     check_index_volume(volume, func="from_index_volume")
     if labels is None:
-        labels = _labels_from_attrs(volume.attrs)
+        labels = labels_from_attrs(volume.attrs)
         if labels is None:
             raise FormError(
                 "from_index_volume: the volume has no labels (attrs roi_names, or flag_values "
@@ -568,5 +445,22 @@ def from_index_volume(
     cov = volume.attrs.get("coverage")
     if cov is not None:
         attrs["coverage"] = [cov[i - 1] if i <= len(cov) else None for i in indices]
-    masks = _masks_dataarray(out, names, None, attrs)
-    return masks.assign_coords(_spatial_coords(volume))
+    masks = masks_dataarray(out, names, None, attrs)
+    return masks.assign_coords(spatial_coords(volume))
+
+
+def as_masks(obj: Any, *, func: str) -> xr.DataArray:
+    """Masks ``(roi, hemisphere, x, y, z)`` from masks or an index volume (lazily).
+
+    ``func`` names the public function being called, for the messages of the checks. An
+    index volume's ``roi_colors`` attr is kept.
+    """
+    if isinstance(obj, xr.DataArray) and obj.dims == SPATIAL:
+        check_index_volume(obj, func=func)
+        colors = obj.attrs.get("roi_colors")
+        masks = from_index_volume(obj)
+        if colors:
+            masks.attrs["roi_colors"] = colors
+        return masks
+    check_masks(obj, func=func)
+    return obj

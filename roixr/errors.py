@@ -55,7 +55,37 @@ __all__ = [
 
 
 class RoixrError(Exception):
-    """Base class of every error roixr raises on bad input."""
+    """Base class of every error roixr raises on bad input.
+
+    Parameters
+    ----------
+    problem : str
+        What was wrong, with the value given.
+    fix : str, optional
+        What to do, in the words of the Python API; the message is ``problem`` then ``fix``.
+    option : str, optional
+        The argument the fix is about, by its Python name (``"mode"``, ``"sampler"``,
+        ``"fail_for_missing_rois"``, ...), or an action (``"redo"``). Another interface (the
+        command line) gives its own advice for it, in its own words, after ``problem``.
+
+    Attributes
+    ----------
+    problem, fix, option
+        As given.
+    """
+
+    def __init__(self, problem: str = "", *, fix: str | None = None, option: str | None = None):
+        super().__init__(f"{problem} {fix}" if fix else problem)
+        self.problem = problem
+        self.fix = fix
+        self.option = option
+
+    def __reduce__(self) -> tuple:  # keep fix and option through pickling (dask workers)
+        return (_rebuild, (type(self), self.problem, self.fix, self.option))
+
+
+def _rebuild(cls: type[RoixrError], problem: str, fix: str | None, option: str | None):
+    return cls(problem, fix=fix, option=option)
 
 
 class SubjectNotFoundError(RoixrError, FileNotFoundError):

@@ -12,20 +12,17 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr._version import __version__
 from roixr.errors import OptionError
+from roixr.forms import HEMISPHERES, MASK_DIMS, MASKS_NAME
 from roixr.io.subject import SubjectLike, XfmLike
-from roixr.rois.source import SourceLike
+from roixr.rois.protocol import SourceLike
 from roixr.sampling.graph import build
 from roixr.sampling.options import coverage
 from roixr.sampling.plan import CORTEX, Plan, make_plan
-from roixr.sampling.registry import Sampler
+from roixr.sampling.protocol import Sampler
 
 __all__ = ["CORTEX", "roi_masks"]
-
-DIMS = ("roi", "hemisphere", "x", "y", "z")
-
 
 def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtype):
     if isinstance(chunks, Mapping):
@@ -49,8 +46,10 @@ def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtyp
         return out
     except (ValueError, TypeError, ZeroDivisionError) as err:
         raise OptionError(
-            f"invalid chunks {chunks!r} for the grid {shape}: {err}. Use 'auto', an int, a "
-            "3-tuple, or a dict keyed by 'x', 'y', 'z' (sizes > 0, or -1 for a whole axis)."
+            f"invalid chunks {chunks!r} for the grid {shape}: {err}.",
+            fix="Use 'auto', an int, a 3-tuple, or a dict keyed by 'x', 'y', 'z' (sizes > 0, "
+            "or -1 for a whole axis).",
+            option="chunks",
         ) from None
 
 
@@ -166,7 +165,7 @@ def _wrap(data: da.Array, cover: np.ndarray, plan: Plan) -> xr.DataArray:
     transform = plan.transform
     coords = {
         "roi": np.array(plan.rows, dtype=object).astype(str),
-        "hemisphere": np.array(["L", "R"]),
+        "hemisphere": np.array(HEMISPHERES),
         "x": np.arange(nx),
         "y": np.arange(ny),
         "z": np.arange(nz),
@@ -190,4 +189,4 @@ def _wrap(data: da.Array, cover: np.ndarray, plan: Plan) -> xr.DataArray:
     if plan.table.colors:
         attrs["roi_colors"] = {n: plan.table.colors[n] for n in plan.order
                                if n in plan.table.colors}  # fmt: skip
-    return xr.DataArray(data, dims=DIMS, coords=coords, attrs=attrs, name="roi_masks")
+    return xr.DataArray(data, dims=MASK_DIMS, coords=coords, attrs=attrs, name=MASKS_NAME)

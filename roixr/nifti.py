@@ -20,17 +20,16 @@ import numpy as np
 import xarray as xr
 from nibabel.spatialimages import SpatialImage
 
-import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
-from roixr.convert import (
+from roixr.convert import dict_volumes, from_dict
+from roixr.errors import FormError, OutputExistsError, OutputPathError
+from roixr.forms import (
+    INDEX_NAME,
     MASK_DIMS,
     SPATIAL,
     check_index_volume,
     check_masks,
-    dict_volumes,
-    from_dict,
     roi_names,
 )
-from roixr.errors import FormError, OutputExistsError, OutputPathError
 from roixr.io.images import load_volume
 
 __all__ = ["from_nifti", "to_nifti"]
@@ -192,8 +191,9 @@ def _check_target(path: Path, *, overwrite: bool) -> None:
 
 def _exists(path: Path) -> OutputExistsError:
     return OutputExistsError(
-        f"{str(path)!r} exists; roixr does not overwrite files unless told. Pass "
-        "overwrite=True, or choose another path."
+        f"{str(path)!r} exists; roixr does not overwrite files unless told.",
+        fix="Pass overwrite=True, or choose another path.",
+        option="overwrite",
     )
 
 
@@ -237,7 +237,7 @@ def from_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
     if meta is None:
         if data.ndim == 3 and np.issubdtype(data.dtype, np.signedinteger):
             attrs = {"affine": img.affine.tolist()}
-            return xr.DataArray(data, dims=SPATIAL, name="roi_index", attrs=attrs)
+            return xr.DataArray(data, dims=SPATIAL, name=INDEX_NAME, attrs=attrs)
         raise FormError(
             f"{os.fspath(path)!r} was not written by roixr.to_nifti (no roixr header "
             "extension), so its ROI names are unknown. Read it with nibabel.load."
@@ -248,7 +248,7 @@ def from_nifti(path: str | os.PathLike, *, left: Any = None) -> xr.DataArray:
     }
     attrs = meta["attrs"]
     if meta["kind"] == "index":
-        return xr.DataArray(data, dims=SPATIAL, coords=coords, name="roi_index", attrs=attrs)
+        return xr.DataArray(data, dims=SPATIAL, coords=coords, name=INDEX_NAME, attrs=attrs)
     data = data.astype(bool) if data.dtype == np.uint8 else data.astype(np.float32)
     names, cov = meta["names"], meta.get("coverage")
     keys = [f"{n}_{h}" for n in names for h in "LR"] if meta["split_lr"] else names

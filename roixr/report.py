@@ -26,7 +26,9 @@ import dask
 import numpy as np
 import xarray as xr
 
+from roixr.convert import as_masks
 from roixr.errors import OutputPathError
+from roixr.forms import SPATIAL
 
 __all__ = ["report", "report_store", "roi_table", "subject_status"]
 
@@ -84,13 +86,10 @@ def roi_table(masks: xr.DataArray) -> list[dict[str, Any]]:
     >>> [(r["hemisphere"], r["voxels"], r["volume_mm3"]) for r in roi_table(masks)]
     [('L', 0, 0.0), ('R', 1, 8.0)]
     """
-    from roixr.plot.masks import as_masks
-
-    masks = as_masks(masks)
-    spatial = ("x", "y", "z")
+    masks = as_masks(masks, func="roi_table")
     fractional = masks.dtype != bool
-    counts = (masks != 0).sum(spatial)
-    sums = masks.sum(spatial, dtype=np.float64) if fractional else counts
+    counts = (masks != 0).sum(SPATIAL)
+    sums = masks.sum(SPATIAL, dtype=np.float64) if fractional else counts
     coverage = masks["coverage"] if "coverage" in masks.coords else None
     counts, sums, coverage = dask.compute(counts, sums, coverage)
     vv = voxel_volume(masks)
@@ -239,15 +238,14 @@ def _subject_body(
     back_link: str | None = None,
 ) -> str:
     from roixr.plot import roi_colors
-    from roixr.plot.masks import as_masks
 
-    masks = as_masks(masks).compute()  # read once for the table and every mosaic
+    masks = as_masks(masks, func="report").compute()  # read once: the table, every mosaic
     rows = roi_table(masks)
     names = [str(n) for n in masks["roi"].values]
     colors = roi_colors(names, masks.attrs.get("roi_colors"))
     images, note = _mosaics(masks, subject, background, axes, slices)
     a = masks.attrs
-    grid = " × ".join(str(masks.sizes[d]) for d in ("x", "y", "z"))
+    grid = " × ".join(str(masks.sizes[d]) for d in SPATIAL)
     vv = voxel_volume(masks)
     parts = [f"<p><a href='{_e(back_link)}'>← cohort index</a></p>" if back_link else "",
              f"<h1>{_e(title)}</h1>",
@@ -347,12 +345,11 @@ def report(
 def _store_attrs(store: Path, group: str | None = None) -> dict[str, Any]:
     """What a store (or a cohort's subject group) records, less its bookkeeping: its
     provenance's entries first, then any other attrs."""
-    from roixr.store import COMPLETE, KIND, PROVENANCE, group_attrs
+    from roixr.store.format import BOOKKEEPING, PROVENANCE, group_attrs
 
     attrs = group_attrs(store, group)
     out = dict(attrs.get(PROVENANCE) or {})
-    hidden = (COMPLETE, KIND, PROVENANCE, "roixr_cohort", "roixr_status")
-    out.update({k: v for k, v in attrs.items() if k not in hidden})
+    out.update({k: v for k, v in attrs.items() if k not in BOOKKEEPING})
     return out
 
 
@@ -410,7 +407,8 @@ def report_store(
         The folder that should hold ``out`` does not exist.
     """
     from roixr.plot import require_matplotlib
-    from roixr.store import COHORT, open_roi_masks, store_kind
+    from roixr.store import open_roi_masks
+    from roixr.store.format import COHORT, store_kind
 
     require_matplotlib()
     path = Path(store)

@@ -3,8 +3,10 @@ every output name before computing (issue 10)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -12,7 +14,8 @@ import pandas as pd
 import pytest
 
 import roixr
-from roixr.cli import in_flags, main
+from roixr.cli import ADVICE, in_flags, main
+from roixr.errors import OptionError, StoreExistsError
 
 pytestmark = pytest.mark.filterwarnings("ignore::roixr.errors.EmptyRoiWarning")
 
@@ -25,9 +28,35 @@ def run(capsys, *args) -> tuple[int, str]:
 
 
 def test_messages_speak_in_flags():
-    assert in_flags("Pass mode='w' to replace it") == "pass --overwrite to replace it"
-    assert "--skip-missing-rois" in in_flags("or pass fail_for_missing_rois=False")
-    assert "roixr status STORE" in in_flags("see roixr.cohort.cohort_status(store)")
+    """An error names the argument its fix is about; the command line gives its own advice."""
+    err = StoreExistsError("s.zarr exists.", fix="Pass mode='w' to replace it.", option="mode")
+    assert str(err) == "s.zarr exists. Pass mode='w' to replace it."
+    assert in_flags(err) == f"s.zarr exists. {ADVICE['mode']}" and "--overwrite" in in_flags(err)
+    assert in_flags(OptionError("bad value")) == "bad value"  # no option: printed as it is
+    unknown = OptionError("x.", fix="Pass y=1.", option="no-such-option")
+    assert in_flags(unknown) == "x. Pass y=1."
+    sampler = OptionError("unknown sampler 'z'.", fix="Use ...", option="sampler")
+    assert "--sampler one of cortical" in in_flags(sampler) and "{" not in in_flags(sampler)
+
+
+def _options_in_errors() -> set[str]:
+    """Every ``option=`` a roixr error is raised with, read from roixr's source."""
+    found = set()
+    for file in Path(roixr.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Call):
+                for kw in node.keywords:
+                    if kw.arg == "option" and isinstance(kw.value, ast.Constant):
+                        found.add(kw.value.value)
+    return found
+
+
+def test_every_option_an_error_names_has_cli_advice():
+    options = _options_in_errors()
+    assert {"mode", "fail_for_missing_rois", "redo", "store"} <= options
+    assert options <= set(ADVICE), f"no command-line advice for {options - set(ADVICE)}"
+    for option, advice in ADVICE.items():
+        assert "=" not in advice and "roixr." not in advice, option  # flags, not Python
 
 
 def test_outputs_checked_before_computing(capsys, synth_dir, tmp_path):

@@ -15,9 +15,7 @@ from helpers import AFFINE, ATTRS, SHAPE, make_masks, raise_if_dask_computes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import roixr.accessor  # noqa: F401  (registers .roixr)
 from roixr.convert import (
-    MASK_DIMS,
     from_dict,
     from_index_volume,
     index_dtype,
@@ -25,6 +23,7 @@ from roixr.convert import (
     to_index_volume,
 )
 from roixr.errors import FormError, OutputExistsError, OverlapError, RoixrError
+from roixr.forms import MASK_DIMS
 from roixr.nifti import from_nifti, to_nifti
 
 # --- builders ----------------------------------------------------------------------------------

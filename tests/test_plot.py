@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 
 import roixr
 import roixr.plot as rplot
-from roixr.convert import MASK_DIMS
+from roixr.forms import MASK_DIMS
 from roixr.errors import FormError, OptionError
 
 SHAPE = (8, 6, 3)

@@ -19,7 +19,7 @@ import roixr
 import roixr.plot as rplot
 from roixr.errors import CohortError, OutputPathError
 from roixr.report import report_store, roi_table, subject_status
-from roixr.store import COMPLETE
+from roixr.store.format import COMPLETE
 
 
 class Page(HTMLParser):

@@ -9,13 +9,13 @@ import numpy as np
 import xarray as xr
 
 from roixr.errors import OptionError
+from roixr.forms import SPATIAL
 
 if TYPE_CHECKING:
     from roixr.io.subject import SubjectLike
 
 __all__ = ["Background", "background_of", "grid_affine"]
 
-SPATIAL = ("x", "y", "z")
 
 
 def grid_affine(masks: xr.DataArray) -> np.ndarray:

@@ -10,7 +10,9 @@ import dask
 import numpy as np
 import xarray as xr
 
+from roixr.convert import as_masks
 from roixr.errors import OptionError
+from roixr.forms import SPATIAL
 from roixr.plot.background import background_of, grid_affine
 from roixr.plot.colors import (
     NO_BACKGROUND,
@@ -25,27 +27,11 @@ if TYPE_CHECKING:
 
     from roixr.io.subject import SubjectLike
 
-__all__ = ["as_masks", "compose", "plot_masks"]
+__all__ = ["compose", "plot_masks"]
 
-SPATIAL = ("x", "y", "z")
 Axis = Literal["x", "y", "z"]
 _LEGEND_COLUMNS = 6
 _ORIENT = (("L", "R"), ("P", "A"), ("I", "S"))  # scanner axis -> (negative, positive) end
-
-
-def as_masks(obj: xr.DataArray) -> xr.DataArray:
-    """Masks ``(roi, hemisphere, x, y, z)`` from masks or an index volume (lazily)."""
-    from roixr.convert import check_index_volume, check_masks, from_index_volume
-
-    if isinstance(obj, xr.DataArray) and obj.dims == SPATIAL:
-        check_index_volume(obj, func="plot_masks")
-        colors = obj.attrs.get("roi_colors")
-        masks = from_index_volume(obj)
-        if colors:
-            masks.attrs["roi_colors"] = colors
-        return masks
-    check_masks(obj, func="plot_masks")
-    return obj
 
 
 def _check_axis(axis: str) -> int:
@@ -201,7 +187,7 @@ def plot_masks(
     4
     """
     require_matplotlib()
-    masks = as_masks(masks)
+    masks = as_masks(masks, func="plot_masks")
     dim = _check_axis(axis)
     if not 0 <= alpha <= 1:
         raise OptionError(f"alpha must be in [0, 1]; got {alpha}.")

@@ -25,21 +25,22 @@ from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
 from nibabel.spatialimages import SpatialImage
 
-import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
-from roixr.convert import (
-    HEMISPHERES,
-    INDEX_ATTRS,
-    SPATIAL,
-    _labels_from_attrs,
-    check_index_volume,
-    check_masks,
-)
 from roixr.errors import (
     BoldError,
     FormError,
     GridMismatchError,
     OptionError,
     UnverifiedGridWarning,
+)
+from roixr.forms import (
+    HEMISPHERES,
+    INDEX_ATTRS,
+    INDEX_NAME,
+    MASKS_NAME,
+    SPATIAL,
+    check_index_volume,
+    check_masks,
+    labels_from_attrs,
 )
 from roixr.io.images import load_volume
 from roixr.timeseries.bold import open_nifti
@@ -99,7 +100,7 @@ def _image_volume(img: SpatialImage, source: str | None) -> xr.DataArray:
     attrs = {"affine": np.asarray(img.affine, float).tolist()}
     if source is not None:
         attrs["source"] = source
-    return xr.DataArray(data.astype(np.int32), dims=SPATIAL, attrs=attrs, name="roi_index")
+    return xr.DataArray(data.astype(np.int32), dims=SPATIAL, attrs=attrs, name=INDEX_NAME)
 
 
 def _open_masks(masks: MasksLike) -> xr.DataArray | xr.Dataset:
@@ -117,7 +118,8 @@ def _open_masks(masks: MasksLike) -> xr.DataArray | xr.Dataset:
 def _volume_rois(volume: xr.DataArray, labels: Mapping[str, int] | None) -> _Rois:
     check_index_volume(volume, func="roi_timeseries")
     lazy = isinstance(volume.data, da.Array)
-    own = labels if labels is not None else _labels_from_attrs(volume.attrs)
+    from_attrs = labels_from_attrs(volume.attrs) if labels is None else None
+    own = labels if labels is not None else from_attrs
     if own is None:
         if lazy:
             raise FormError(
@@ -130,9 +132,7 @@ def _volume_rois(volume: xr.DataArray, labels: Mapping[str, int] | None) -> _Roi
     indices = np.array([i for i, _ in items], dtype=np.int64)
     if np.any(indices < 1) or len(set(indices.tolist())) != indices.size:
         raise FormError(f"labels need unique indices ≥ 1; got {dict(own)}.")
-    if labels is None and own is not None and _labels_from_attrs(volume.attrs) is not None:
-        signed = True  # roixr's own index volume: left negative, right positive
-    elif lazy:
+    if from_attrs is not None or lazy:  # roixr's own index volume: left negative
         signed = True
     else:
         signed = bool(np.asarray(volume.data).min(initial=0) < 0)
@@ -160,7 +160,7 @@ def _as_rois(masks: MasksLike, labels: Mapping[str, int] | None) -> _Rois:
     """The ROIs of masks, an index volume, a label image, or a zarr store."""
     masks = _open_masks(masks)
     if isinstance(masks, xr.Dataset):
-        names = [v for v in ("roi_masks", "roi_index") if v in masks.data_vars]
+        names = [v for v in (MASKS_NAME, INDEX_NAME) if v in masks.data_vars]
         if not names:
             raise FormError(
                 "roi_timeseries: the Dataset holds no 'roi_masks' or 'roi_index' variable "

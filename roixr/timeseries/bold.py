@@ -23,8 +23,8 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from nibabel.spatialimages import SpatialImage
 
-from roixr.convert import SPATIAL
 from roixr.errors import BoldError, MetadataWarning, OptionError
+from roixr.forms import SPATIAL
 from roixr.io.images import load_volume
 from roixr.timeseries.reader import RawLayout, gzip_graph, raw_layout, read_slab
 from roixr.timeseries.reduction import Float32Proxy

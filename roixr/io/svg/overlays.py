@@ -135,8 +135,10 @@ def read_overlays(path: str | os.PathLike) -> Overlays:
     path = Path(path)
     if not path.is_file():
         raise OverlayNotFoundError(
-            f"overlay file {path} does not exist. Pass overlay_file= an existing SVG, or "
-            "draw ROIs in the subject's overlays.svg with pycortex or Inkscape."
+            f"overlay file {path} does not exist.",
+            fix="Pass overlay_file= an existing SVG, or draw ROIs in the subject's "
+            "overlays.svg with pycortex or Inkscape.",
+            option="overlay_file",
         )
     try:
         root = _parse(path)

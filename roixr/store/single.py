@@ -1,12 +1,12 @@
-"""Zarr stores of ROI masks (and index volumes) that know what they hold.
+"""Single zarr stores of ROI masks (and index volumes) that know what they hold.
 
 A store is a zarr 3 group on disk holding the DataArray as one variable (``roi_masks`` or
-``roi_index``), zstd-compressed, with every coord and attr. The group's attributes record
-what the store is (``roixr_kind``: ``"roi_masks"``, ``"roi_index"`` or ``"cohort"``), what
-made it (``roixr_provenance``: subject, transform, sampler, ROIs and their source, options,
-roixr version, time) and whether its write finished (``roixr_complete``, set to true only
-after all data is written). Opening tells apart a path that is not a zarr store, a zarr
-store roixr did not write, a cohort opened as a single store, and an interrupted write.
+``roi_index``), zstd-compressed, with every coord and attr. The group's attributes (the
+format, :mod:`roixr.store.format`) record what the store is, what made it (subject,
+transform, sampler, ROIs and their source, options, roixr version, time) and whether its
+write finished (set only after all data is written). Opening tells apart a path that is not
+a zarr store, a zarr store roixr did not write, a cohort opened as a single store, and an
+interrupted write.
 
 Replacing an existing store (``mode="w"``) writes the new data to a temporary sibling
 folder and swaps it in only when complete, so the old store stays intact until then and a
@@ -24,29 +24,32 @@ from typing import Any, Literal
 
 import dask
 import dask.array as da
-import numpy as np
 import xarray as xr
 import zarr
 
-import roixr.accessor  # noqa: F401  (registers the .roixr accessor)
 from roixr._version import __version__
 from roixr.errors import (
     ForeignStoreError,
-    IncompleteStoreError,
     OutputPathError,
     StoreError,
     StoreExistsError,
     StoreKindError,
-    StoreNotFoundError,
+)
+from roixr.forms import plain_labels
+from roixr.store.format import (
+    COHORT,
+    COMPLETE,
+    KIND,
+    PROVENANCE,
+    SINGLE_KINDS,
+    check_kind,
+    group_attrs,
+    store_kind,
+    where,
 )
 
-__all__ = ["COMPLETE", "KIND", "PROVENANCE", "open_roi_masks", "store_info", "to_zarr"]
+__all__ = ["open_roi_masks", "provenance", "store_info", "to_zarr"]
 
-COMPLETE = "roixr_complete"
-KIND = "roixr_kind"
-PROVENANCE = "roixr_provenance"
-COHORT = "cohort"
-VARIABLES = ("roi_masks", "roi_index")
 _PROVENANCE_ATTRS = ("subject", "xfm", "sampler", "threshold", "allow_overlap", "source",
                      "roixr_version")  # fmt: skip
 
@@ -58,7 +61,7 @@ def _compressors() -> list:
 
 
 def _check_kind(obj: xr.DataArray) -> str:
-    if not isinstance(obj, xr.DataArray) or obj.name not in VARIABLES:
+    if not isinstance(obj, xr.DataArray) or obj.name not in SINGLE_KINDS:
         raise StoreError(
             f"to_zarr takes roixr masks (a DataArray named 'roi_masks') or an index volume "
             f"('roi_index'), got {type(obj).__name__} named {getattr(obj, 'name', None)!r}. "
@@ -79,10 +82,6 @@ def _regular(obj: xr.DataArray) -> xr.DataArray:
 def _exists(path: Path, group: str | None) -> bool:
     target = path if group is None else path / group
     return target.exists() and (not target.is_dir() or any(target.iterdir()))
-
-
-def _where(path: Path, group: str | None) -> str:
-    return f"{path}" if group is None else f"{path} (group {group!r})"
 
 
 def provenance(obj: xr.DataArray) -> dict[str, Any]:
@@ -151,13 +150,16 @@ def to_zarr(
     exists = _exists(path, group)
     if exists and mode == "w-":
         raise StoreExistsError(
-            f"{_where(path, group)} already exists; roixr never overwrites a store unless "
-            "asked. Pass mode='w' to replace it, or choose another path."
+            f"{where(path, group)} already exists; roixr never overwrites a store unless asked.",
+            fix="Pass mode='w' to replace it, or choose another path.",
+            option="mode",
         )
     if exists and group is None and store_kind(path) == COHORT:
         raise StoreKindError(
-            f"{path} is a cohort store (roixr.write_cohort); mode='w' would replace all its "
-            "subjects by one. Write to another path, or delete the cohort first."
+            f"{path} is a cohort store (roixr.write_cohort); replacing it would replace all "
+            "its subjects by one.",
+            fix="Write to another path, or delete the cohort first.",
+            option="out",
         )
     if exists and target.is_file():
         raise StoreError(f"{target} is a file, not a folder; choose another path")
@@ -205,32 +207,7 @@ def _swap(_written, tmp: str, target: str) -> str:
     return target
 
 
-# --- what a store is -----------------------------------------------------------------------
-
-
-def is_zarr(path: Path) -> bool:
-    return any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zarray"))
-
-
-def group_attrs(path: Path, group: str | None = None) -> dict[str, Any]:
-    try:
-        g = zarr.open_group(str(path), path=group or "", mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
-        return {}
-    return dict(g.attrs)
-
-
-def store_kind(path: Path, group: str | None = None) -> str | None:
-    """``"roi_masks"``, ``"roi_index"``, ``"cohort"``, or None (not written by roixr)."""
-    attrs = group_attrs(path, group)
-    if KIND in attrs:
-        return str(attrs[KIND])
-    if attrs.get("roixr_cohort"):  # written by roixr < 0.2
-        return COHORT
-    if COMPLETE in attrs:
-        target = path if group is None else path / group
-        return next((v for v in VARIABLES if (target / v).is_dir()), VARIABLES[0])
-    return None
+# --- what a store is ------------------------------------------------------------------------
 
 
 def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
@@ -251,67 +228,6 @@ def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, 
     }
 
 
-def is_complete(store: str | os.PathLike, group: str | None = None) -> bool:
-    """Whether the store (or one of its groups) was completely written."""
-    return bool(group_attrs(Path(store), group).get(COMPLETE, False))
-
-
-def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
-    """(chunk files on disk, chunks expected) of a variable, or None if unknown."""
-    try:
-        arr = zarr.open_array(str(target / name), mode="r")
-        expected = int(np.prod(arr.cdata_shape))
-    except Exception:  # metadata itself unfinished
-        return None
-    found = sum(1 for p in (target / name / "c").rglob("*") if p.is_file())
-    return found, expected
-
-
-def check_store(path: Path, group: str | None, *, opener: str) -> str:
-    """Check that ``path`` (or its group) is a complete single roixr store; its kind.
-
-    Raises StoreNotFoundError, ForeignStoreError, StoreKindError or IncompleteStoreError,
-    each naming the path and what to do; ``opener`` names the function being called.
-    """
-    where = _where(path, group)
-    target = path if group is None else path / group
-    if not target.exists():
-        raise StoreNotFoundError(
-            f"no zarr store at {where}. Check the path, or write one with masks.roixr.to_zarr()."
-        )
-    if not target.is_dir() or not is_zarr(target):
-        raise ForeignStoreError(
-            f"{where} is not a zarr store (no zarr.json in it). Give {opener} the folder "
-            "that masks.roixr.to_zarr() or roixr.write_cohort() wrote."
-        )
-    kind = store_kind(path, group)
-    if kind is None:
-        raise ForeignStoreError(
-            f"{where} is a zarr store that roixr did not write (it has no roixr_kind "
-            "attribute), so roixr cannot tell what it holds or whether its write finished. "
-            "Open it with xarray.open_zarr, or write roixr masks with masks.roixr.to_zarr()."
-        )
-    if kind == COHORT:
-        raise StoreKindError(
-            f"{where} is a cohort store (one group per subject); open it with "
-            "roixr.open_cohort(), or one subject with "
-            f"{opener}(store, group='<subject>')."
-        )
-    if not is_complete(path, group):
-        written = _chunks_written(target, kind)
-        detail = (
-            f"{written[0]} of its {written[1]} chunks of {kind!r} are on disk"
-            if written
-            else f"the metadata of {kind!r} is incomplete"
-        )
-        raise IncompleteStoreError(
-            f"the store at {where} was not completely written ({detail}; the write was "
-            "interrupted or is still running), and missing data would read as zeros. If no "
-            "write is running, write it again with mode='w'."
-        )
-    return kind
-
-
 def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.DataArray:
     """Open masks (or an index volume) written by :func:`to_zarr`, lazily.
 
@@ -327,22 +243,11 @@ def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.
         If the store's write did not finish; the message says how much was written.
     """
     path = Path(store)
-    kind = check_store(path, group, opener="roixr.open_roi_masks")
+    kind = check_kind(path, group, want="single", opener="roixr.open_roi_masks")
     ds = xr.open_zarr(path, group=group, consolidated=False, chunks={})
     if kind not in ds.data_vars:
         raise ForeignStoreError(
-            f"{_where(path, group)} should hold {kind!r} but holds {list(ds.data_vars)}; it "
+            f"{where(path, group)} should hold {kind!r} but holds {list(ds.data_vars)}; it "
             "was changed after roixr wrote it. Write it again."
         )
     return plain_labels(ds[kind])
-
-
-def plain_labels(obj):
-    """Give the ``roi`` and ``hemisphere`` coords back their fixed-width str dtype (zarr
-    stores them as variable-length strings, which read back as object or StringDType)."""
-    labels = {
-        dim: np.array(obj[dim].values.tolist(), dtype=str)
-        for dim in ("roi", "hemisphere")
-        if dim in obj.coords and obj[dim].dtype.kind != "U"
-    }
-    return obj.assign_coords(labels) if labels else obj

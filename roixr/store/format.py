@@ -1,0 +1,218 @@
+"""The store format: every ``roixr_*`` key, the kinds of store, and the one kind check.
+
+A roixr store is a zarr 3 group whose attributes say what it is and whether its write
+finished. This module is the only place that knows those attributes; the single-store
+writer and reader (:mod:`roixr.store.single`), cohorts (:mod:`roixr.cohort`), the report and
+the command line all ask it.
+
+Keys of a store's (or a cohort subject's) group attributes:
+
+==================== ======================================================================
+``roixr_kind``       what the group holds: ``"roi_masks"``, ``"roi_index"`` or ``"cohort"``
+``roixr_complete``   true only once every byte of the group's data is written
+``roixr_provenance`` what made it: subject, transform, sampler, ROIs, source, options, time
+``roixr_options``    a cohort's options (at its root): every subject is made with them
+``roixr_version``    the roixr version that made a cohort (at its root)
+``roixr_status``     a cohort subject that is not complete: ``"pending"`` or ``"failed"``
+``roixr_error``      a failed cohort subject's error, as text
+``roixr_cohort``     the mark of a cohort written by roixr < 0.2 (read, never written)
+==================== ======================================================================
+
+``open_cohort`` gives its DataTree a ``roixr_incomplete`` attr (not stored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import zarr
+
+from roixr.errors import (
+    ForeignStoreError,
+    IncompleteStoreError,
+    StoreKindError,
+    StoreNotFoundError,
+)
+from roixr.forms import INDEX_NAME, MASKS_NAME
+
+__all__ = [
+    "BOOKKEEPING",
+    "COHORT",
+    "COMPLETE",
+    "ERROR",
+    "INCOMPLETE",
+    "KIND",
+    "OPTIONS",
+    "PROVENANCE",
+    "SINGLE_KINDS",
+    "STATUS",
+    "VERSION",
+    "check_kind",
+    "group_attrs",
+    "is_complete",
+    "is_zarr",
+    "store_kind",
+    "subject_status",
+    "where",
+]
+
+COMPLETE = "roixr_complete"
+KIND = "roixr_kind"
+PROVENANCE = "roixr_provenance"
+OPTIONS = "roixr_options"
+VERSION = "roixr_version"
+STATUS = "roixr_status"
+ERROR = "roixr_error"
+LEGACY_COHORT = "roixr_cohort"
+INCOMPLETE = "roixr_incomplete"
+BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, LEGACY_COHORT)
+"""Keys that record the store's state rather than what its data is."""
+
+COHORT = "cohort"
+SINGLE_KINDS = (MASKS_NAME, INDEX_NAME)
+"""The kinds of a single store, each the name of the variable it holds."""
+
+Status = Literal["complete", "failed", "unfinished"]
+
+
+def where(path: Path, group: str | None) -> str:
+    """A store or one of its groups, as messages name it."""
+    return f"{path}" if group is None else f"{path} (group {group!r})"
+
+
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a zarr store or group (its metadata file is there)."""
+    return any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def group_attrs(path: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
+    """The attributes of a store's group ({} where there is no readable group)."""
+    try:
+        g = zarr.open_group(str(path), path=group or "", mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
+        return {}
+    return dict(g.attrs)
+
+
+def store_kind(path: str | os.PathLike, group: str | None = None) -> str | None:
+    """``"roi_masks"``, ``"roi_index"``, ``"cohort"``, or None (not written by roixr)."""
+    attrs = group_attrs(path, group)
+    if KIND in attrs:
+        return str(attrs[KIND])
+    if attrs.get(LEGACY_COHORT):  # written by roixr < 0.2
+        return COHORT
+    if COMPLETE in attrs:
+        target = Path(path) if group is None else Path(path) / group
+        return next((v for v in SINGLE_KINDS if (target / v).is_dir()), SINGLE_KINDS[0])
+    return None
+
+
+def is_complete(store: str | os.PathLike, group: str | None = None) -> bool:
+    """Whether the store (or one of its groups) was completely written."""
+    return bool(group_attrs(store, group).get(COMPLETE, False))
+
+
+def subject_status(attrs: dict[str, Any]) -> Status:
+    """A cohort subject's fate from its group's attributes."""
+    if attrs.get(COMPLETE):
+        return "complete"
+    return "failed" if attrs.get(STATUS) == "failed" else "unfinished"
+
+
+def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
+    """(chunk files on disk, chunks expected) of a variable, or None if unknown."""
+    try:
+        arr = zarr.open_array(str(target / name), mode="r")
+        expected = int(np.prod(arr.cdata_shape))
+    except Exception:  # metadata itself unfinished
+        return None
+    found = sum(1 for p in (target / name / "c").rglob("*") if p.is_file())
+    return found, expected
+
+
+def check_kind(
+    path: Path,
+    group: str | None = None,
+    *,
+    want: Literal["single", "cohort"],
+    opener: str,
+    writing: bool = False,
+) -> str:
+    """Check that ``path`` (or its group) is a roixr store of the wanted kind; its kind.
+
+    Parameters
+    ----------
+    path, group
+        The store and, optionally, a group in it.
+    want : {"single", "cohort"}
+        A single store of masks or an index volume (which must also be complete), or a
+        cohort.
+    opener : str
+        The public function being called, named in the messages.
+    writing : bool
+        Whether the caller is about to write into the store (a cohort adding subjects):
+        the messages then advise another path rather than another opener.
+
+    Raises
+    ------
+    StoreNotFoundError, ForeignStoreError, StoreKindError, IncompleteStoreError
+        Each naming the path and what to do.
+    """
+    at = where(path, group)
+    target = path if group is None else path / group
+    if not target.exists():
+        writer = "roixr.write_cohort" if want == COHORT else "masks.roixr.to_zarr()"
+        raise StoreNotFoundError(
+            f"no zarr store at {at}.",
+            fix=f"Check the path, or write one with {writer}.",
+            option="store",
+        )
+    other = (
+        "Write to a new path."
+        if writing
+        else f"Give {opener} the folder that masks.roixr.to_zarr() or roixr.write_cohort() wrote."
+    )
+    if not target.is_dir() or not is_zarr(target):
+        raise ForeignStoreError(
+            f"{at} is not a zarr store (no zarr.json in it).", fix=other, option="store"
+        )
+    kind = store_kind(path, group)
+    if kind is None:
+        raise ForeignStoreError(
+            f"{at} is a zarr store that roixr did not write (it has no {KIND} attribute), so "
+            "roixr cannot tell what it holds or whether its write finished.",
+            fix="Write to a new path." if writing else "Open it with xarray.open_zarr.",
+            option="store",
+        )
+    if want == COHORT and kind != COHORT:
+        raise StoreKindError(
+            f"{at} is a single-subject store ({kind!r}), not a cohort.",
+            fix="Write the cohort to a new path."
+            if writing
+            else "Open it with roixr.open_roi_masks().",
+            option="store",
+        )
+    if want == "single" and kind == COHORT:
+        raise StoreKindError(
+            f"{at} is a cohort store (one group per subject).",
+            fix=f"Open it with roixr.open_cohort(), or one subject with "
+            f"{opener}(store, group='<subject>').",
+            option="store",
+        )
+    if want == "single" and not is_complete(path, group):
+        written = _chunks_written(target, kind)
+        detail = (
+            f"{written[0]} of its {written[1]} chunks of {kind!r} are on disk"
+            if written
+            else f"the metadata of {kind!r} is incomplete"
+        )
+        raise IncompleteStoreError(
+            f"the store at {at} was not completely written ({detail}; the write was "
+            "interrupted or is still running), and missing data would read as zeros.",
+            fix="If no write is running, write it again with mode='w'.",
+            option="mode",
+        )
+    return kind
