@@ -1,7 +1,6 @@
 # Type stub for roixr's lazily imported public names (SPEC 1): keep in step with __init__.py.
 from roixr import datasets as datasets
 from roixr import errors as errors
-from roixr import report as report
 from roixr._version import __version__ as __version__
 from roixr.cohort import cohort_masks as cohort_masks
 from roixr.cohort import cohort_timeseries as cohort_timeseries

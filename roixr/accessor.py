@@ -143,6 +143,7 @@ class RoixrAccessor:
     def report(self, path: str | os.PathLike, **kwargs: Any) -> Path:
         """A self-contained HTML report of these masks (mosaic, table per ROI and
         hemisphere, provenance); see :func:`roixr.report.report`."""
-        import roixr
+        import importlib
 
-        return roixr.report.report(self._obj, path, **kwargs)
+        # roixr.report.report, loaded as roixr loads its public names (no import at the top)
+        return importlib.import_module("roixr.report").report(self._obj, path, **kwargs)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pycortex_oracle import _pycortex_at as pycortex_at
+from pycortex_oracle import pycortex_at
 
 import roixr
 

@@ -11,7 +11,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from roixr.convert import MASK_DIMS
+from roixr.forms import MASK_DIMS
 
 SHAPE = (6, 5, 4)
 AFFINE = [[-2.0, 0.0, 0.0, 30.5], [0.0, 2.5, 0.0, -40.0], [0.0, 0.0, 3.0, 12.25], [0, 0, 0, 1]]

@@ -185,11 +185,9 @@ def _cached(subject: Path, key: str, compute):
 
 
 @contextlib.contextmanager
-def _pycortex_at(subject: Path) -> Iterator[Any]:
-    """Point pycortex's database at the subject's filestore for the block (and restore it).
-
-    Same as ``conftest.pycortex_filestore``; repeated here so this module also works outside
-    pytest (``python -c 'from tests.pycortex_oracle import ...'``)."""
+def pycortex_at(subject: Path) -> Iterator[Any]:
+    """Point pycortex's database at the subject's filestore for the block (and restore it);
+    yields pycortex's database (``conftest`` runs pycortex's own ``get_roi_verts`` in it)."""
     import cortex.database as cdb
 
     saved = (cdb.db.filestore, cdb.db._subjects)
@@ -333,7 +331,7 @@ def pycortex_roi_verts(
 
     subject = subject_dir(s1)
     with (
-        _pycortex_at(subject),
+        pycortex_at(subject),
         _memoised_helpers(subject),
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
@@ -377,7 +375,7 @@ def pycortex_masks(s1: str | os.PathLike, xfm: str, **kwargs: Any) -> OracleResu
         value, error = None, None
         t0 = time.perf_counter()
         with (
-            _pycortex_at(subject),
+            pycortex_at(subject),
             _memoised_helpers(subject),
             warnings.catch_warnings(record=True) as caught,
             contextlib.redirect_stdout(out),
@@ -416,7 +414,7 @@ def mapper_matrix(
     def build() -> tuple[sparse.csr_matrix, tuple[int, int, int]]:
         import cortex
 
-        with _pycortex_at(subject), contextlib.redirect_stdout(io.StringIO()):
+        with pycortex_at(subject), contextlib.redirect_stdout(io.StringIO()):
             mapper = cortex.get_mapper(SUBJECT, xfm, kind)
             stacked = sparse.vstack(mapper.masks).tocsr()
         stacked.sum_duplicates()
@@ -482,7 +480,7 @@ def vox_nearest(s1: str | os.PathLike, xfm: str) -> tuple[np.ndarray, np.ndarray
 
     import cortex
 
-    with _pycortex_at(subject), _memoised_helpers(subject):
+    with pycortex_at(subject), _memoised_helpers(subject):
         dist, idx = cortex.utils.get_vox_dist(SUBJECT, xfm)
     return dist, idx
 
@@ -492,7 +490,7 @@ def left_mask(s1: str | os.PathLike, xfm: str) -> np.ndarray:
     subject = subject_dir(s1)
 
     def n_left() -> int:
-        with _pycortex_at(subject) as db:
+        with pycortex_at(subject) as db:
             (_, lpolys), _ = db.get_surf(SUBJECT, "fiducial", merge=False, nudge=True)
         return len(np.unique(lpolys))
 
@@ -524,7 +522,7 @@ def grid_margins(s1: str | os.PathLike, xfm: str) -> dict[str, dict[str, int]]:
     subject = subject_dir(s1)
 
     def run() -> dict[str, dict[str, int]]:
-        with _pycortex_at(subject) as db, contextlib.redirect_stdout(io.StringIO()):
+        with pycortex_at(subject) as db, contextlib.redirect_stdout(io.StringIO()):
             tf = db.get_xfm(SUBJECT, xfm, xfmtype="coord")
             fid = db.get_surf(SUBJECT, "fiducial", merge=False, nudge=False)
             flat = db.get_surf(SUBJECT, "flat", merge=False, nudge=False)

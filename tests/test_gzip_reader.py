@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any, NamedTuple
 
 import dask
 import nibabel as nib
@@ -35,16 +36,36 @@ def threads(request):
         yield request.param
 
 
-def opened_streams(monkeypatch) -> list:
-    """Every stream the reader opens during a test."""
-    seen: list = []
-    original = reader._Stream.__init__
+class Decoder(NamedTuple):
+    """A gzip decoder the reader opened: its library, its threads and the open file."""
 
-    def spy(self, layout):
-        original(self, layout)
-        seen.append(self)
+    kind: str
+    threads: int
+    file: Any
 
-    monkeypatch.setattr(reader._Stream, "__init__", spy)
+
+def opened_decoders(monkeypatch) -> list[Decoder]:
+    """Every decoder the reader opens during a test, seen at the libraries' own entry
+    points: ``rapidgzip.RapidgzipFile`` (its ``parallelization`` is the threads) and
+    python-isal's ``igzip.open`` (one thread)."""
+    import rapidgzip
+    from isal import igzip
+
+    seen: list[Decoder] = []
+    rapid, isal_open = rapidgzip.RapidgzipFile, igzip.open
+
+    def spy_rapidgzip(*args, **kwargs):
+        file = rapid(*args, **kwargs)
+        seen.append(Decoder("rapidgzip", kwargs["parallelization"], file))
+        return file
+
+    def spy_isal(*args, **kwargs):
+        file = isal_open(*args, **kwargs)
+        seen.append(Decoder("isal", 1, file))
+        return file
+
+    monkeypatch.setattr(rapidgzip, "RapidgzipFile", spy_rapidgzip)
+    monkeypatch.setattr(igzip, "open", spy_isal)
     return seen
 
 
@@ -52,14 +73,14 @@ def opened_streams(monkeypatch) -> list:
 def test_each_byte_once_with_either_decoder(tmp_path, threads, chunks, monkeypatch):
     path = tmp_path / "bold.nii.gz"
     data = write_series(path)
-    streams = opened_streams(monkeypatch)
+    decoders = opened_decoders(monkeypatch)
     before = reader.DECOMPRESSED[str(path)]
     got = open_nifti(path, chunks=chunks).values
     np.testing.assert_array_equal(got, data)
     assert reader.DECOMPRESSED[str(path)] - before == 352 + data.nbytes
-    assert [s.threads for s in streams] == [threads]
-    kind = type(streams[0].file).__module__
-    assert ("rapidgzip" in kind) == (threads > 1), kind
+    kind = "rapidgzip" if threads > 1 else "isal"
+    assert [(d.kind, d.threads) for d in decoders] == [(kind, threads)]
+    assert decoders[0].file.closed  # closed after the last chunk
 
 
 def test_decoders_agree_on_other_writers(tmp_path, threads):
@@ -77,7 +98,7 @@ def test_decoders_agree_on_other_writers(tmp_path, threads):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte"])
-def test_damaged_file_is_a_bold_error(tmp_path, threads, damage):
+def test_damaged_file_is_a_bold_error(tmp_path, threads, damage, monkeypatch):
     path = tmp_path / "bold.nii.gz"
     write_series(path, n_time=60)
     blob = bytearray(path.read_bytes())
@@ -87,9 +108,11 @@ def test_damaged_file_is_a_bold_error(tmp_path, threads, damage):
         blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
     bold = open_nifti(path, chunks=10)  # the header is intact: opening works
+    decoders = opened_decoders(monkeypatch)
     with pytest.raises(BoldError, match=rf"could not decompress {path}: .*truncated or damaged"):
         bold.compute()
-    assert not reader._STREAMS  # nothing half-read is kept
+    assert decoders  # the damage was met while decoding
+    assert all(d.file.closed for d in decoders)  # nothing half-read is kept
 
 
 def test_thread_budget(monkeypatch):
@@ -104,22 +127,28 @@ def test_thread_budget(monkeypatch):
     assert reader.gzip_threads() == 1
 
 
-def test_files_read_side_by_side_share_the_budget(tmp_path):
+def test_files_read_side_by_side_share_the_budget(tmp_path, monkeypatch):
+    """Two files read chunk by chunk in turn: the second file's decoder gets half the
+    budget while the first one's is open, each chunk reads on from its own file's stream
+    (each byte once), and a decoder opened after both have closed gets the whole budget."""
     paths = [tmp_path / f"b{i}.nii.gz" for i in range(2)]
-    for i, p in enumerate(paths):
-        write_series(p, seed=i)
+    data = [write_series(p, seed=i) for i, p in enumerate(paths)]
     layouts = [reader.raw_layout(nib.load(p)) for p in paths]
+    reader.close_streams()  # streams left open by earlier tests would take their share
+    decoders = opened_decoders(monkeypatch)
+    before = [reader.DECOMPRESSED[str(p)] for p in paths]
+    slabs: list[list[np.ndarray]] = [[], []]
     with dask.config.set({"roixr.gzip-threads": 4}):
-        first = reader._take_stream(layouts[0], 0)
-        second = reader._take_stream(layouts[1], 0)
-        try:
-            assert (first.threads, second.threads) == (4, 2)
-        finally:
-            first.close()
-            second.close()
-        third = reader._take_stream(layouts[0], 0)
-        third.close()
-        assert third.threads == 4
+        for start, stop in [(0, 10), (10, 25), (25, 40)]:
+            for layout, got in zip(layouts, slabs, strict=True):
+                got.append(reader.read_gzip_slab(layout, start, stop))
+        assert [(d.kind, d.threads) for d in decoders] == [("rapidgzip", 4), ("rapidgzip", 2)]
+        assert all(d.file.closed for d in decoders)  # each closed after its last chunk
+        for layout, got, expected, n in zip(layouts, slabs, data, before, strict=True):
+            np.testing.assert_array_equal(np.concatenate(got, axis=-1), expected)
+            assert reader.DECOMPRESSED[layout.path] - n == layout.offset + expected.nbytes
+        np.testing.assert_array_equal(reader.read_gzip_slab(layouts[0], 0, 40), data[0])
+    assert [(d.kind, d.threads) for d in decoders[2:]] == [("rapidgzip", 4)]
 
 
 def test_budget_of_a_distributed_worker(client):
@@ -133,11 +162,17 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     import dask
-    from roixr.timeseries import open_nifti, reader
+    import rapidgzip
+    from roixr.timeseries import open_nifti
+    opened, rapid = [], rapidgzip.RapidgzipFile
+    def spy(*args, **kwargs):  # the decoders opened, seen at rapidgzip's entry point
+        opened.append(rapid(*args, **kwargs))
+        return opened[-1]
+    rapidgzip.RapidgzipFile = spy
     dask.config.set({"roixr.gzip-threads": 2})
     bold = open_nifti(sys.argv[1], chunks=5)
     first = bold[..., :5].values  # reads one chunk: the stream stays open, parked
-    assert len(reader._STREAMS) == 1, reader._STREAMS
+    assert [f.closed for f in opened] == [False], opened
     if sys.argv[2] == "fork":
         pid = os.fork()
         if pid == 0:  # the child reads the file with its own decoder (dask's thread pool

@@ -110,7 +110,7 @@ def test_refuses_non_empty_folder(tmp_path):
 def test_refuses_a_file(tmp_path):
     target = tmp_path / "synth"
     target.write_text("not a folder")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="exists and is not a folder"):
         synthetic_subject(target, overwrite=True)
 
 
@@ -285,7 +285,7 @@ def test_oblique_is_oblique():
     assert not np.allclose(spec.magnet(), np.eye(4))
     assert len(set(spec.zooms)) == 3
     assert np.count_nonzero(spec.affine()[:3, :3]) > 3
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"no transform 'nope'; have \['fullhead', 'oblique'\]"):
         GEOMETRY.transform("nope")
 
 

@@ -63,6 +63,8 @@ from typing import Literal
 
 import numpy as np
 
+from roixr.datasets.files import svg_number
+
 __all__ = [
     "GEOMETRY",
     "KAPPA",
@@ -79,22 +81,10 @@ Hemi = Literal["lh", "rh"]
 #: Control-point distance (in radii) of a quarter circle drawn as a cubic Bezier.
 KAPPA = 0.5522847498
 
-SVG_NS = "http://www.w3.org/2000/svg"
-INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
-SODIPODI_NS = "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
-_NSMAP = {None: SVG_NS, "inkscape": INKSCAPE_NS, "sodipodi": SODIPODI_NS}
-_LAYERS = ("rois", "sulci", "cutouts", "display")
-
-
-def _num(value: float) -> str:
-    """Format a number for an SVG path: fixed point, at most 6 decimals, no ``-0``."""
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
 
 def _pair(xy: np.ndarray) -> str:
     """Format a point as pycortex's path parser wants it: ``x,y`` without spaces."""
-    return f"{_num(xy[0])},{_num(xy[1])}"
+    return f"{svg_number(xy[0])},{svg_number(xy[1])}"
 
 
 def _rotation(degrees_xyz: tuple[float, float, float]) -> np.ndarray:
@@ -140,8 +130,8 @@ class Rect:
         if self.style == "abs_implicit":
             return "M {} {} {} {} Z".format(*map(_pair, corners))
         if self.style == "rel_hv":
-            width, height, back = steps[0, 0], steps[1, 1], steps[2, 0]
-            return f"m {_pair(corners[0])} h {_num(width)} v {_num(height)} h {_num(back)} z"
+            width, height, back = map(svg_number, (steps[0, 0], steps[1, 1], steps[2, 0]))
+            return f"m {_pair(corners[0])} h {width} v {height} h {back} z"
         return "m {} l {} {} {} z".format(_pair(corners[0]), *map(_pair, steps))
 
 

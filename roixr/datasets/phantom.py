@@ -177,8 +177,6 @@ def phantom_grids() -> dict[str, tuple[np.ndarray, tuple[int, int, int]]]:
 
 # --------------------------------------------------------------------------- exact shell truth
 
-_ROUND = 1e-12
-
 
 def _disc_poly_area(px, py, r):
     """Area of disc(0, r) ∩ convex polygon; px, py (..., nv) counter-clockwise; r (...)."""
@@ -474,7 +472,7 @@ def phantom_subject(folder: str | os.PathLike, level: int = 6) -> Subject:
     """
     import nibabel as nib
 
-    from roixr.datasets.synthetic import _write_gifti
+    from roixr.datasets.files import write_gifti
 
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -484,7 +482,7 @@ def phantom_subject(folder: str | os.PathLike, level: int = 6) -> Subject:
         white, pial, tris = meshes[hemi]
         for kind, pts in (("white", white), ("pial", pial)):
             path = root / f"{hemi}.{kind}.surf.gii"
-            _write_gifti(path, pts, tris)
+            write_gifti(path, pts, tris)
             paths[kind].append(path)
     transforms = {}
     for name, (affine, shape) in phantom_grids().items():

@@ -11,30 +11,17 @@ import nibabel as nib
 import numpy as np
 from lxml import etree
 
-from roixr.datasets.geometry import (
-    _LAYERS,
-    _NSMAP,
-    GEOMETRY,
+from roixr.datasets.files import (
     INKSCAPE_NS,
+    OVERLAY_LAYERS,
+    SVG_NAMESPACES,
     SVG_NS,
-    SyntheticGeometry,
-    _num,
+    svg_number,
+    write_gifti,
 )
+from roixr.datasets.geometry import GEOMETRY, SyntheticGeometry
 
 __all__ = ["overlay_svg", "synthetic_subject"]
-
-
-def _write_gifti(fname: pathlib.Path, pts: np.ndarray, tris: np.ndarray) -> None:
-    """Write a GIFTI surface with one float32 pointset and one int32 triangle array."""
-    arrays = [
-        nib.gifti.GiftiDataArray(
-            pts.astype(np.float32), intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"
-        ),
-        nib.gifti.GiftiDataArray(
-            tris.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"
-        ),
-    ]
-    nib.save(nib.gifti.GiftiImage(darrays=arrays), str(fname))
 
 
 def _write_surfaces(root: pathlib.Path, geometry: SyntheticGeometry) -> None:
@@ -42,10 +29,10 @@ def _write_surfaces(root: pathlib.Path, geometry: SyntheticGeometry) -> None:
     folder.mkdir()
     for hemi in ("lh", "rh"):
         full = geometry.triangles(hemi)
-        _write_gifti(folder / f"wm_{hemi}.gii", geometry.white(hemi), full)
-        _write_gifti(folder / f"pia_{hemi}.gii", geometry.pial(hemi), full)
-        _write_gifti(folder / f"inflated_{hemi}.gii", geometry.inflated(hemi), full)
-        _write_gifti(
+        write_gifti(folder / f"wm_{hemi}.gii", geometry.white(hemi), full)
+        write_gifti(folder / f"pia_{hemi}.gii", geometry.pial(hemi), full)
+        write_gifti(folder / f"inflated_{hemi}.gii", geometry.inflated(hemi), full)
+        write_gifti(
             folder / f"flat_{hemi}.gii", geometry.flat(hemi), geometry.flat_triangles(hemi)
         )
 
@@ -103,10 +90,10 @@ def overlay_svg(geometry: SyntheticGeometry = GEOMETRY) -> bytes:
     """Return the ``overlays.svg`` document of ``geometry`` (paths in pycortex's dialect)."""
     root = etree.Element(
         f"{{{SVG_NS}}}svg",
-        {"width": _num(geometry.svg_width), "height": _num(geometry.svg_height)},
-        nsmap=_NSMAP,
+        {"width": svg_number(geometry.svg_width), "height": svg_number(geometry.svg_height)},
+        nsmap=SVG_NAMESPACES,
     )
-    for name in _LAYERS:
+    for name in OVERLAY_LAYERS:
         layer = _layer(root, name, name)
         shapes = _layer(layer, "shapes", f"{name}_shapes")
         _layer(layer, "labels", f"{name}_labels")
