@@ -24,6 +24,7 @@ from roixr.sampling.protocol import Sampler
 
 __all__ = ["CORTEX", "roi_masks"]
 
+
 def _chunks(chunks: Any, shape: tuple[int, int, int], n_out: int, dtype: np.dtype):
     if isinstance(chunks, Mapping):
         unknown = set(chunks) - {"x", "y", "z"}
@@ -84,7 +85,8 @@ def roi_masks(
         the cortical voxels in none of the other requested ROIs (binary samplers only).
     sampler : str, float or Sampler
         ``"cortical"``, ``"thick"``, ``"thin"``, a distance in mm, ``"cortical-conservative"``,
-        ``"cortical-liberal"``, or a registered sampler (see :func:`roixr.register_sampler`).
+        ``"cortical-liberal"``, ``"ribbon"`` (exact partial-volume fractions), or a
+        registered sampler (see :func:`roixr.register_sampler`).
     threshold : float, optional
         In [0, 1]: fractional samplers give ``fraction > threshold`` booleans.
     allow_overlap : bool

@@ -20,10 +20,10 @@ import numpy as np
 from roixr.errors import CoverageWarning, FormError
 from roixr.io.subject import as_subject
 from roixr.sampling import local
+from roixr.sampling.geometry import surfaces_of
 from roixr.sampling.local import GridColumns
 from roixr.sampling.plan import CORTEX, make_plan
 from roixr.sampling.registry import get_sampler
-from roixr.sampling.surfaces import surfaces_of
 
 __all__ = ["get_roi_masks"]
 

@@ -3,6 +3,8 @@ every line sample, and the hemisphere query's bound."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,8 @@ from hypothesis import strategies as st
 
 from roixr.sampling import Chunk, Surfaces
 from roixr.sampling.kernels.mapper import LINE_POINTS, line_points, pair_lines, pair_vertices
+from roixr.sampling.kernels.voxels import compact_indices, to_voxels
+from roixr.sampling.parallel import vertex_parts
 
 SHAPE = (7, 6, 5)
 
@@ -78,7 +82,7 @@ def test_hemisphere_query_is_bounded_but_exact():
     """Mapper results carry a reach; the hemisphere of a voxel comes from the nearest
     fiducial vertex even when the reach is too small (misses fall back to a full query)."""
     from roixr.sampling.chunk import SamplerResult
-    from roixr.sampling.options import _left
+    from roixr.sampling.options import Options, apply_options
 
     white = np.array([[0.0, 0, 0], [5.0, 5, 4]])
     g = geometry(white, white.copy())
@@ -86,7 +90,8 @@ def test_hemisphere_query_is_bounded_but_exact():
     voxels = np.ravel_multi_index(([0, 5, 6], [0, 5, 0], [0, 4, 4]), SHAPE)
     for reach in (np.inf, 0.5, 0.0):
         result = SamplerResult(voxels, np.ones((1, 3)), np.array([0, 1]), reach=reach)
-        left = _left(result, g, chunk, np.ones(3, dtype=bool), 1)
+        out, _, left = apply_options(result, g, chunk, Options())
+        np.testing.assert_array_equal(out, voxels)
         np.testing.assert_array_equal(left, [True, False, False])
     assert chunk.half_diagonal == pytest.approx(np.sqrt(3) / 2)
 
@@ -105,3 +110,29 @@ def test_fractions_filling_a_voxel_are_not_an_overlap():
     _, out, _ = apply_options(result, g, chunk, Options())
     np.testing.assert_array_equal(out[:, 0], values[:, 0])
     np.testing.assert_array_equal(out[:, 1], [0, 0, 0])
+
+
+@pytest.mark.parametrize("size", [10, 10_000])  # marking (dense) and sorting (sparse) paths
+def test_compact_indices_is_unique_with_inverse(size):
+    index = np.random.default_rng(size).integers(0, size, 300)
+    unique, inverse = compact_indices(index, size)
+    expected, expected_inverse = np.unique(index, return_inverse=True)
+    np.testing.assert_array_equal(unique, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    assert inverse.dtype == np.int64
+
+
+def test_to_voxels_applies_the_affine():
+    coord = np.diag([0.5, 2.0, 1.0, 1.0])
+    coord[:3, 3] = [1, 2, 3]
+    pts = np.array([[0.0, 0, 0], [2, 1, -3]])
+    np.testing.assert_array_equal(to_voxels(coord, pts), [[1, 2, 3], [2, 4, 0]])
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000, 1_000_000])
+def test_vertex_parts_cover_the_vertices_in_order(n):
+    parts = vertex_parts(n)
+    assert parts[0].start == 0
+    assert parts[-1].stop == n
+    assert all(a.stop == b.start for a, b in pairwise(parts))
+    assert sum(p.stop - p.start for p in parts) == n

@@ -13,8 +13,8 @@ pytest.importorskip("matplotlib")
 
 import roixr
 import roixr.plot as rplot
-from roixr.forms import MASK_DIMS
 from roixr.errors import FormError, OptionError
+from roixr.forms import MASK_DIMS
 
 SHAPE = (8, 6, 3)
 RED = (1.0, 0.0, 0.0)

@@ -8,6 +8,7 @@ import pytest
 
 from roixr.datasets import phantom as ph
 from roixr.sampling.kernels.ribbon_kernel import (
+    mesh_orientation,
     prism_volumes,
     ribbon_pairs,
     ribbon_pairs_reference,
@@ -127,6 +128,21 @@ def test_folded_mesh_finite_and_orientation():
     # flipping every triangle flips the sign of the mesh orientation: same result by default
     o2, v2, x2 = ribbon_pairs(white, pial, tri[:, ::-1], split, (-10, -10, -10), (15, 15, 15))
     np.testing.assert_allclose(dense(o2, v2, x2, (25, 25, 25)), total, atol=1e-12)
+
+
+def test_mesh_orientation_follows_the_winding():
+    """+1 when the normals point from white to pial; reversed triangles (or a pial below the
+    white) give -1, and forcing the wrong sign negates every volume."""
+    pial = SQUARE + np.array([0, 0, 1.0])
+    assert mesh_orientation(SQUARE, pial, SQUARE_TRIS) == 1.0
+    assert mesh_orientation(SQUARE, pial, SQUARE_TRIS[:, ::-1]) == -1.0
+    assert mesh_orientation(pial, SQUARE, SQUARE_TRIS) == -1.0
+    split = np.zeros(2, bool)
+    _, _, x = ribbon_pairs(SQUARE, pial, SQUARE_TRIS, split, (0, 0, 0), (2, 2, 2))
+    _, _, y = ribbon_pairs(SQUARE, pial, SQUARE_TRIS, split, (0, 0, 0), (2, 2, 2),
+                           orientation=-1.0)  # fmt: skip
+    assert x.sum() == pytest.approx(4.0)
+    np.testing.assert_array_equal(y, -x)
 
 
 # --------------------------------------------------------------------------- phantom

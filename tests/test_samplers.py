@@ -23,15 +23,16 @@ def _nearest_within_3mm(surfaces, table, chunk, prepared, workers):
 
 @pytest.fixture(scope="module")
 def custom():
-    sampler = roixr.register_sampler("test-3mm", sample=_nearest_within_3mm, cortex=True)
-    yield sampler
-    from roixr.sampling import registry
-
-    registry._REGISTRY.pop("test-3mm")
+    """The user's sampler, registered under a name no built-in uses; ``overwrite=True`` lets
+    the fixture run again in the same process (it stays registered, like a user's)."""
+    return roixr.register_sampler(
+        "test-3mm", sample=_nearest_within_3mm, cortex=True, overwrite=True
+    )
 
 
 def test_registered_sampler_equals_the_builtin_distance(synth_dir, custom):
     assert "test-3mm" in roixr.samplers()
+    assert roixr.get_sampler("test-3mm") is custom
     rois = ["V1", "Cortex", "CUT"]
     got = roixr.roi_masks(synth_dir, "oblique", rois, "test-3mm", chunks=(7, 5, 3))
     expected = roixr.roi_masks(synth_dir, "oblique", rois, 3.0)
@@ -42,6 +43,25 @@ def test_registered_sampler_equals_the_builtin_distance(synth_dir, custom):
     assert drop_in.keys() == reference.keys()
     for k in drop_in:
         np.testing.assert_array_equal(drop_in[k], reference[k])
+
+
+def test_builtins_are_registered_first():
+    builtins = ["cortical", "thick", "thin", "cortical-conservative", "cortical-liberal"]
+    assert roixr.samplers()[:6] == [*builtins, "ribbon"]
+    for name in [*builtins, "ribbon"]:
+        assert roixr.get_sampler(name).name == name
+    assert roixr.get_sampler("ribbon").fractional
+    assert roixr.get_sampler(2).label == 2.0
+
+
+def test_overwrite_replaces_a_registered_sampler():
+    first = roixr.register_sampler("test-overwrite", sample=_nearest_within_3mm, overwrite=True)
+    second = roixr.register_sampler(
+        "test-overwrite", sample=_nearest_within_3mm, cortex=True, overwrite=True
+    )
+    assert roixr.get_sampler("test-overwrite") is second
+    assert second.cortex and not first.cortex
+    assert roixr.samplers().count("test-overwrite") == 1
 
 
 def test_registration_errors(custom):

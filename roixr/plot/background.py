@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["Background", "background_of", "grid_affine"]
 
 
-
 def grid_affine(masks: xr.DataArray) -> np.ndarray:
     affine = masks.attrs.get("affine")
     return np.eye(4) if affine is None else np.asarray(affine, dtype=float)

@@ -14,7 +14,7 @@ import numpy as np
 
 from roixr.errors import MissingRoiWarning, RoiNotFoundError
 from roixr.io.subject import SubjectLike, as_subject
-from roixr.rois.source import RoiSource, SourceLike, as_source
+from roixr.rois.protocol import RoiSource, SourceLike, as_source
 from roixr.rois.table import RoiTable
 
 __all__ = ["RoiSource", "RoiTable", "as_source", "requested_names", "roi_table", "roi_verts"]
@@ -57,9 +57,10 @@ def requested_names(
     missing = [n for n in names if n not in available and n not in extra]
     if missing and fail:
         raise RoiNotFoundError(
-            f"ROI(s) {missing} not found in {source.description}. Available ROIs: "
-            f"{available}. Check the spelling (names are case-sensitive), or pass "
-            "fail_for_missing_rois=False to skip missing ROIs."
+            f"ROI(s) {missing} not found in {source.description}. Available ROIs: {available}.",
+            fix="Check the spelling (names are case-sensitive), or pass "
+            "fail_for_missing_rois=False to skip missing ROIs.",
+            option="fail_for_missing_rois",
         )
     if missing:
         warnings.warn(

@@ -14,9 +14,9 @@ import numpy as np
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk
+from roixr.sampling.geometry import Surfaces
 from roixr.sampling.options import Options, apply_options
-from roixr.sampling.registry import Sampler
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.protocol import Sampler
 
 __all__ = ["ChunkColumns", "dense_block", "sample_chunk"]
 

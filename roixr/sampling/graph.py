@@ -17,8 +17,8 @@ from dask.highlevelgraph import HighLevelGraph
 
 from roixr.sampling.chunk import Chunk
 from roixr.sampling.engine import dense_block, sample_chunk
+from roixr.sampling.parallel import vertex_parts
 from roixr.sampling.plan import Plan
-from roixr.sampling.registry import vertex_parts
 
 __all__ = ["build"]
 

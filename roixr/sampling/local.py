@@ -20,10 +20,11 @@ import numpy as np
 from roixr.io.transforms import Transform
 from roixr.sampling.chunk import Chunk
 from roixr.sampling.engine import sample_chunk
+from roixr.sampling.geometry import Surfaces
 from roixr.sampling.options import found_share
+from roixr.sampling.parallel import vertex_parts
 from roixr.sampling.plan import Plan
-from roixr.sampling.registry import Sampler, vertex_parts
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.protocol import Sampler
 
 __all__ = ["GridColumns", "prepare", "run"]
 

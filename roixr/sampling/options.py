@@ -9,7 +9,7 @@ import numpy as np
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.geometry import Surfaces
 
 __all__ = ["CORTEX", "Options", "apply_options", "coverage", "found_share"]
 

@@ -21,11 +21,12 @@ from roixr.errors import EmptyRoiWarning, IgnoredOptionWarning, MissingRoiWarnin
 from roixr.io.subject import Subject, SubjectLike, XfmLike, as_subject
 from roixr.io.transforms import Transform
 from roixr.rois import requested_names
-from roixr.rois.source import RoiSource, SourceLike, as_source
+from roixr.rois.protocol import RoiSource, SourceLike, as_source
 from roixr.rois.table import RoiTable
+from roixr.sampling.geometry import Surfaces, content_token, surfaces_of
 from roixr.sampling.options import CORTEX, Options
-from roixr.sampling.registry import Sampler, get_sampler
-from roixr.sampling.surfaces import Surfaces, content_token, surfaces_of
+from roixr.sampling.protocol import Sampler
+from roixr.sampling.registry import get_sampler
 
 __all__ = ["CORTEX", "Plan", "make_plan"]
 

@@ -10,108 +10,38 @@ a number                   distance ≤ that many mm
 ``"cortical-conservative"`` fraction of the (flatmap) vertices in the voxel that are in the ROI
 ``"cortical-liberal"``     fraction of the white→pial line samples (64 per vertex) in the voxel
                            that belong to the ROI
+``"ribbon"``               the exact share of the voxel's volume that lies between the white
+                           and pial surfaces in the ROI's columns (partial volume); ``"Cortex"``
+                           alone gives the grey-matter partial-volume map
 ========================== ==================================================================
 
-Add your own with :func:`register_sampler`.
+The built-in samplers are constants of their kernel modules (:mod:`roixr.sampling.kernels`),
+listed here; add your own with :func:`register_sampler`.
 """
 
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from roixr.errors import OptionError
-from roixr.rois.table import RoiTable
-from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.kernels import distance, mapper, ribbon
+from roixr.sampling.protocol import PrepareFn, SampleFn, Sampler
 
-__all__ = [
-    "PrepareFn",
-    "SampleFn",
-    "Sampler",
-    "get_sampler",
-    "register_sampler",
-    "samplers",
-    "vertex_parts",
-]
+__all__ = ["get_sampler", "register_sampler", "samplers"]
 
-
-class SampleFn(Protocol):
-    """``sample(surfaces, table, chunk, prepared, workers) -> SamplerResult``."""
-
-    def __call__(
-        self, surfaces: Surfaces, table: RoiTable, chunk: Chunk, prepared: Any, workers: int
-    ) -> SamplerResult: ...
-
-
-class PrepareFn(Protocol):
-    """``prepare(surfaces, coord, shape, bounds, part)``: vertex-side work, once per grid."""
-
-    def __call__(
-        self,
-        surfaces: Surfaces,
-        coord: np.ndarray,
-        shape: tuple[int, int, int],
-        bounds: tuple[np.ndarray, ...],
-        part: slice,
-    ) -> Any: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sampler:
-    """A sampler.
-
-    Attributes
-    ----------
-    name : str or float
-        Its name (a number for distance thresholds).
-    sample : SampleFn
-        ``sample(surfaces, table, chunk, prepared, workers) -> SamplerResult`` for one chunk;
-        ``prepared`` is this chunk's share of what ``prepare`` returned (or None); ``workers``
-        is how many threads it may use.
-    fractional : bool
-        Whether it returns fractions in [0, 1] (else booleans).
-    cortex : bool
-        Whether it defines the ``"Cortex"`` row (:attr:`SamplerResult.cortex`).
-    prepare : PrepareFn, optional
-        ``prepare(surfaces, coord, shape, bounds, part)`` runs once per subject, grid and
-        vertex range ``part`` (the ranges run in parallel). It sees only the surfaces, never
-        the ROIs, so it may run while the ROIs are being read.
-    share : callable, optional
-        ``share(parts, b)``: block ``b``'s share of the prepared parts, handed to ``sample``.
-    needs_tree : bool
-        Whether it (or the hemisphere of its voxels) uses the fiducial surface's k-d tree;
-        the local executor builds the tree while the ROIs are read only when it does.
-    """
-
-    name: str | float
-    sample: SampleFn
-    fractional: bool = False
-    cortex: bool = False
-    prepare: PrepareFn | None = None
-    share: Callable[[list, int], Any] | None = None
-    needs_tree: bool = True
-
-    @property
-    def label(self) -> str | float:
-        """The name as stored in attrs (a float for distances)."""
-        return self.name if isinstance(self.name, str) else float(self.name)
-
-
-def vertex_parts(n: int) -> list[slice]:
-    """Vertex ranges for a sampler's preparation: a few per core, so it runs in parallel."""
-    k = max(1, min(2 * (os.cpu_count() or 1), n // 4096))
-    edges = np.linspace(0, n, k + 1).astype(int)
-    return [slice(int(a), int(b)) for a, b in pairwise(edges)]
-
-
-_REGISTRY: dict[str, Sampler] = {}
+_BUILTINS = (
+    distance.CORTICAL,
+    distance.THICK,
+    distance.THIN,
+    mapper.CONSERVATIVE,
+    mapper.LIBERAL,
+    ribbon.RIBBON,
+)
+_REGISTRY: dict[str, Sampler] = {str(s.name): s for s in _BUILTINS}
 
 
 def register_sampler(
@@ -127,12 +57,18 @@ def register_sampler(
 ) -> Sampler:
     """Register a sampler under a name, so ``roi_masks(..., sampler=name)`` finds it.
 
-    Parameters are the attributes of :class:`Sampler`; ``overwrite`` replaces a sampler
-    already registered under that name.
+    Parameters are the attributes of :class:`~roixr.sampling.Sampler`; ``overwrite``
+    replaces a sampler already registered under that name.
 
     Returns
     -------
     Sampler
+
+    Raises
+    ------
+    OptionError
+        For an empty name, a name already registered (without ``overwrite``), or only one
+        of ``prepare`` and ``share``.
     """
     if not isinstance(name, str) or not name:
         raise OptionError(f"a registered sampler needs a non-empty string name, got {name!r}")
@@ -156,39 +92,32 @@ def register_sampler(
 
 
 def samplers() -> list[str]:
-    """Names of the registered samplers."""
-    _load_builtins()
+    """Names of the registered samplers (the built-in ones first)."""
     return list(_REGISTRY)
 
 
 def get_sampler(sampler: str | float | Sampler) -> Sampler:
-    """A sampler by name, a distance in mm, or a :class:`Sampler` itself.
+    """A sampler by name, a distance in mm, or a :class:`~roixr.sampling.Sampler` itself.
 
     Raises
     ------
     OptionError
         For an unknown name or a negative or non-finite distance.
     """
-    _load_builtins()
     if isinstance(sampler, Sampler):
         return sampler
     if isinstance(sampler, numbers.Real) and not isinstance(sampler, bool):
-        from roixr.sampling.kernels.distance import distance_within
-
         d = float(sampler)
         if not np.isfinite(d) or d < 0:
             raise OptionError(
                 f"a distance sampler must be a finite number ≥ 0 mm, got {sampler!r}"
             )
-        return distance_within(sampler)
+        return distance.distance_within(sampler)
     if isinstance(sampler, str) and sampler in _REGISTRY:
         return _REGISTRY[sampler]
     raise OptionError(
-        f"unknown sampler {sampler!r}. Use one of {list(_REGISTRY)}, a distance in mm (e.g. "
-        "2), or register your own with roixr.register_sampler."
+        f"unknown sampler {sampler!r}.",
+        fix=f"Use one of {samplers()}, a distance in mm (e.g. 2), or register your own with "
+        "roixr.register_sampler.",
+        option="sampler",
     )
-
-
-def _load_builtins() -> None:
-    """Register the built-in samplers (their modules register on import)."""
-    import roixr.sampling.kernels  # noqa: F401

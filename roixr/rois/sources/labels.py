@@ -159,8 +159,9 @@ def _pair(value: Any, what: str) -> tuple[Path, Path]:
 
 def _unreadable(path: Path, kind: str, err: BaseException) -> RoiSourceError:
     return RoiSourceError(
-        f"cannot read {path} as {kind} ({type(err).__name__}: {err}). Check the file, or pass "
-        "source= another kind of ROI file."
+        f"cannot read {path} as {kind} ({type(err).__name__}: {err}).",
+        fix="Check the file, or pass source= another kind of ROI file.",
+        option="source",
     )
 
 

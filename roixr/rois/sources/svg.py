@@ -57,9 +57,11 @@ class SvgSource:
         if not subject.has_surface("flat"):
             raise SubjectFileNotFoundError(
                 f"subject {subject.name!r} has no flatmap, and ROIs drawn in an overlays SVG "
-                f"({path}) are placed by it. Pass source= another kind of ROI source "
-                "(FreeSurfer labels or annotations such as source='aparc', GIfTI or CIFTI "
-                "labels, vertex sets), or flat=(lh, rh) to roixr.Subject.from_surfaces."
+                f"({path}) are placed by it.",
+                fix="Pass source= another kind of ROI source (FreeSurfer labels or annotations "
+                "such as source='aparc', GIfTI or CIFTI labels, vertex sets), or flat=(lh, rh) "
+                "to roixr.Subject.from_surfaces.",
+                option="source",
             )
         with self._lock:
             if path not in self._cache:
@@ -76,8 +78,10 @@ class SvgSource:
         if not subject.has_surface("flat"):
             raise SubjectFileNotFoundError(
                 f"subject {subject.name!r} has no flatmap, and ROIs drawn in an overlays SVG "
-                f"({overlays.path}) are placed by it. Pass source= another kind of ROI source "
-                "(FreeSurfer labels or annotations, GIfTI or CIFTI labels, vertex sets)."
+                f"({overlays.path}) are placed by it.",
+                fix="Pass source= another kind of ROI source (FreeSurfer labels or annotations, "
+                "GIfTI or CIFTI labels, vertex sets).",
+                option="source",
             )
         shapes = overlays.rois
         points = PointSet(flat_svg_coords(subject, overlays.width, overlays.height))

@@ -15,10 +15,19 @@ import numpy as np
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.registry import Sampler, register_sampler
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.geometry import Surfaces
+from roixr.sampling.protocol import Sampler
 
-__all__ = ["below", "cortical_rule", "distance_sampler", "distance_within", "within"]
+__all__ = [
+    "CORTICAL",
+    "THICK",
+    "THIN",
+    "below",
+    "cortical_rule",
+    "distance_sampler",
+    "distance_within",
+    "within",
+]
 
 Rule = Callable[[np.ndarray, np.ndarray, Surfaces], np.ndarray]
 
@@ -103,6 +112,13 @@ def distance_within(distance: float) -> Sampler:
     return Sampler(name=distance, sample=partial(_sample, within(d), d), cortex=True)
 
 
-register_sampler("cortical", sample=partial(_sample, cortical_rule, _max_thickness), cortex=True)
-register_sampler("thick", sample=partial(_sample, below(8.0), 8.0), cortex=True)
-register_sampler("thin", sample=partial(_sample, below(2.0), 2.0), cortex=True)
+CORTICAL = Sampler(
+    name="cortical", sample=partial(_sample, cortical_rule, _max_thickness), cortex=True
+)
+"""pycortex's ``cortical``: within the nearest fiducial vertex's thickness."""
+
+THICK = Sampler(name="thick", sample=partial(_sample, below(8.0), 8.0), cortex=True)
+"""pycortex's ``thick``: nearest fiducial vertex closer than 8 mm."""
+
+THIN = Sampler(name="thin", sample=partial(_sample, below(2.0), 2.0), cortex=True)
+"""pycortex's ``thin``: nearest fiducial vertex closer than 2 mm."""

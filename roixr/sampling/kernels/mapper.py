@@ -19,17 +19,19 @@ import scipy.sparse as sp
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.registry import register_sampler, vertex_parts
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.geometry import Surfaces
+from roixr.sampling.kernels.voxels import compact_indices, to_voxels
+from roixr.sampling.protocol import Sampler
 
 __all__ = [
+    "CONSERVATIVE",
+    "LIBERAL",
     "Pairs",
     "line_points",
     "mapper_sampler",
     "pair_lines",
     "pair_vertices",
     "sort_pairs",
-    "vertex_parts",
     "vertex_points",
 ]
 
@@ -76,16 +78,11 @@ class Pairs:
         )
 
 
-def _to_voxels(coord: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Surface mm → voxel coordinates, as pycortex's ``Transform.__call__``."""
-    return np.dot(coord, np.hstack([pts, np.ones((len(pts), 1))]).T)[:3].T
-
-
 def vertex_points(surfaces: Surfaces, coord: np.ndarray, part: slice = slice(None)):
     """The conservative sampler's points: fiducial vertices of the flatmap mesh, one each."""
     verts = np.arange(surfaces.n_vertices)[part]
     verts = verts[surfaces.flat_mesh[verts]]
-    yield verts, _to_voxels(coord, surfaces.fiducial[verts])[:, None, :]
+    yield verts, to_voxels(coord, surfaces.fiducial[verts])[:, None, :]
 
 
 def line_points(
@@ -101,8 +98,8 @@ def line_points(
     lo, hi, _ = part.indices(surfaces.n_vertices)
     for start in range(lo, hi, _BATCH):
         verts = np.arange(start, min(start + _BATCH, hi))
-        white = _to_voxels(coord, surfaces.white[verts])
-        pial = _to_voxels(coord, surfaces.pial[verts])
+        white = to_voxels(coord, surfaces.white[verts])
+        pial = to_voxels(coord, surfaces.pial[verts])
         yield verts, _line_samples(white, pial, npts)
 
 
@@ -198,8 +195,8 @@ def pair_lines(
     keys, counts, parts = [], [], []
     for start in range(lo, hi, _RUN_BATCH):
         verts = np.arange(start, min(start + _RUN_BATCH, hi))
-        white = _to_voxels(coord, surfaces.white[verts])
-        pial = _to_voxels(coord, surfaces.pial[verts])
+        white = to_voxels(coord, surfaces.white[verts])
+        pial = to_voxels(coord, surfaces.pial[verts])
         k, c, hard = _line_runs(verts, white, pial, shape)
         keys.append(k)
         counts.append(c)
@@ -280,7 +277,7 @@ def mapper_sampler(
     if len(pairs.vertex) == 0:
         empty = np.empty(0, np.int64)
         return SamplerResult(empty, np.zeros((len(table.names), 0)), empty)
-    voxels, column = _compact(chunk.local_index(pairs.voxel), chunk.size)
+    voxels, column = compact_indices(chunk.local_index(pairs.voxel), chunk.size)
     total = np.bincount(column, weights=pairs.weight, minlength=len(voxels))
     hit = np.zeros(surfaces.n_vertices, dtype=bool)
     hit[pairs.vertex] = True
@@ -295,19 +292,6 @@ def mapper_sampler(
     return SamplerResult(voxels, values, verts, reach=reach)
 
 
-def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(index, return_inverse=True)`` for indices in ``[0, size)``; by marking
-    when ``size`` is small next to the number of indices (no sort), else by sorting."""
-    if size > 8 * len(index):
-        return np.unique(index, return_inverse=True)
-    mark = np.zeros(size, dtype=bool)
-    mark[index] = True
-    unique = np.flatnonzero(mark)
-    rank = np.zeros(size, dtype=np.int32 if len(unique) < 2**31 else np.int64)
-    rank[unique] = np.arange(len(unique), dtype=rank.dtype)
-    return unique, rank[index].astype(np.int64)
-
-
 def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
     return mapper_sampler(surfaces, table, chunk, prepared, workers)
 
@@ -320,13 +304,20 @@ def _share(parts: list[Pairs], b: int) -> Pairs:
     return Pairs.concat([p.block(b) for p in parts])
 
 
-register_sampler(
-    "cortical-conservative",
+CONSERVATIVE = Sampler(
+    name="cortical-conservative",
     sample=_sample,
     fractional=True,
     prepare=_prepare_vertices,
     share=_share,
 )
-register_sampler(
-    "cortical-liberal", sample=_sample, fractional=True, prepare=pair_lines, share=_share
+"""pycortex's ``cortical-conservative``: fractions of the flatmap's vertices in the voxel."""
+
+LIBERAL = Sampler(
+    name="cortical-liberal",
+    sample=_sample,
+    fractional=True,
+    prepare=pair_lines,
+    share=_share,
 )
+"""pycortex's ``cortical-liberal``: fractions of the white→pial line samples in the voxel."""

@@ -27,12 +27,12 @@ import scipy.sparse as sp
 
 from roixr.rois.table import RoiTable
 from roixr.sampling.chunk import Chunk, SamplerResult
-from roixr.sampling.kernels.mapper import _compact, _to_voxels
-from roixr.sampling.kernels.ribbon_kernel import _orientation, ribbon_pairs
-from roixr.sampling.registry import register_sampler
-from roixr.sampling.surfaces import Surfaces
+from roixr.sampling.geometry import Surfaces
+from roixr.sampling.kernels.ribbon_kernel import mesh_orientation, ribbon_pairs
+from roixr.sampling.kernels.voxels import compact_indices, to_voxels
+from roixr.sampling.protocol import Sampler
 
-__all__ = ["ribbon_sampler", "split_triangles"]
+__all__ = ["RIBBON", "ribbon_sampler", "split_triangles"]
 
 
 def split_triangles(table: RoiTable, triangles: np.ndarray) -> np.ndarray:
@@ -70,12 +70,12 @@ def _pairs(wv, pv, tris, split, chunk, orientation, workers):
 
 def _hemisphere(surfaces, table, chunk, wv, pv, tris, split, none, workers):
     """One hemisphere's (voxels, roi values, cortex values, found vertices)."""
-    orientation = _orientation(wv, pv, tris) if len(tris) else 1.0
+    orientation = mesh_orientation(wv, pv, tris) if len(tris) else 1.0
     owner, voxel, volume = _pairs(wv, pv, tris, split, chunk, orientation, workers)
     if len(owner) == 0:
         empty = np.empty(0, np.int64)
         return empty, np.zeros((len(table.names), 0)), np.zeros(0), empty
-    voxels, column = _compact(voxel, chunk.size)
+    voxels, column = compact_indices(voxel, chunk.size)
     m = len(voxels)
     total = np.bincount(column, weights=volume, minlength=m).astype(float)
     inside = np.clip(total, 0.0, 1.0)
@@ -104,8 +104,8 @@ def ribbon_sampler(
     split = split_triangles(table, tris)
     none = (np.diff(table.by_vertex.indptr) == 0).astype(float)  # vertices in no ROI
     left_tri = tris[:, 0] < surfaces.n_lh
-    wv = _to_voxels(chunk.coord, surfaces.white)
-    pv = _to_voxels(chunk.coord, surfaces.pial)
+    wv = to_voxels(chunk.coord, surfaces.white)
+    pv = to_voxels(chunk.coord, surfaces.pial)
     parts = [
         _hemisphere(surfaces, table, chunk, wv, pv, tris[side], split[side], none, workers)
         for side in (left_tri, ~left_tri)
@@ -122,4 +122,5 @@ def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
     return ribbon_sampler(surfaces, table, chunk, prepared, workers)
 
 
-register_sampler("ribbon", sample=_sample, fractional=True, cortex=True, needs_tree=False)
+RIBBON = Sampler(name="ribbon", sample=_sample, fractional=True, cortex=True, needs_tree=False)
+"""The ``ribbon`` sampler: exact partial-volume fractions of the ROIs' ribbon columns."""

@@ -71,7 +71,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["prism_volumes", "ribbon_pairs", "ribbon_pairs_reference", "ribbon_tetrahedra"]
+__all__ = [
+    "mesh_orientation",
+    "prism_volumes",
+    "ribbon_pairs",
+    "ribbon_pairs_reference",
+    "ribbon_tetrahedra",
+]
 
 _BATCH = 1 << 20  # tetrahedra per batch (about 100 MB of coordinates)
 
@@ -284,7 +290,7 @@ def _clip_tets(pts, owner, lo, hi):
     vol6 = _det(pts)
     nz = vol6 != 0
     pts, owner, sign = pts[nz], owner[nz], np.sign(vol6[nz])
-    idx: list = []
+    idx = []
     for axis in range(3):
         pts, sign, owner, idx = _split_axis(pts, sign, owner, idx, axis, lo[axis], hi[axis])
         if idx is None:
@@ -293,8 +299,23 @@ def _clip_tets(pts, owner, lo, hi):
     return owner, np.stack(idx, axis=1), vol
 
 
-def _orientation(white, pial, triangles) -> float:
-    """+1 when triangle normals (b - a) x (c - a) point from white to pial (on the whole)."""
+def mesh_orientation(white: np.ndarray, pial: np.ndarray, triangles: np.ndarray) -> float:
+    """The sign convention of a mesh's prisms, decided on the whole mesh.
+
+    Parameters
+    ----------
+    white, pial : ndarray
+        ``(n, 3)`` vertex coordinates (any common affine frame, e.g. voxel coordinates).
+    triangles : ndarray
+        ``(m, 3)`` int triangles, ``m ≥ 1``.
+
+    Returns
+    -------
+    float
+        +1.0 when the triangle normals ``(b - a) x (c - a)`` point from white towards pial
+        on the whole (summed over the mesh), else -1.0. Passed as ``orientation=`` to
+        :func:`ribbon_pairs`, it makes the volumes positive.
+    """
     mid = 0.5 * (white + pial)
     a, b, c = mid[triangles[:, 0]], mid[triangles[:, 1]], mid[triangles[:, 2]]
     normal = np.cross(b - a, c - a)
@@ -330,7 +351,7 @@ def _inputs(white, pial, triangles, split, lo, hi, orientation):
     if np.any(hi_a - lo_a <= 0) or len(tri) == 0:
         return None
     if orientation is None:
-        orientation = _orientation(white, pial, tri)
+        orientation = mesh_orientation(white, pial, tri)
     return white, pial, tri, split, lo_a, hi_a, orientation
 
 
@@ -353,15 +374,13 @@ def ribbon_pairs(
     prism owned by ``triangles[t, 0]``).  ``orientation``: +1 / -1 to force the sign
     convention, None to take it from the whole mesh (see the module docstring).  Each piece
     (prism or column) yields at most one pair per voxel; a vertex's columns in different
-    triangles give separate pairs.  Uses the numba kernel when numba is installed, else
-    :func:`ribbon_pairs_reference`.
+    triangles give separate pairs.  Runs the numba kernel (:mod:`._ribbon_numba`);
+    :func:`ribbon_pairs_reference` computes the same integral in pure numpy.
     """
-    try:
-        from roixr.sampling.kernels._ribbon_numba import ribbon_kernel
-    except ImportError:  # pragma: no cover - numba missing
-        return ribbon_pairs_reference(
-            white, pial, triangles, split, lo, hi, orientation=orientation
-        )
+    # imported on first use: loading numba (and its cached kernel) costs about a second, which
+    # importing roixr, or sampling with another sampler, should not pay
+    from roixr.sampling.kernels._ribbon_numba import ribbon_kernel
+
     inputs = _inputs(white, pial, triangles, split, lo, hi, orientation)
     if inputs is None:
         return _EMPTY

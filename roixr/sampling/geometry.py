@@ -1,7 +1,9 @@
 """The surface geometry every chunk kernel shares: white, pial, fiducial, the flat mesh.
 
-Surfaces and ROI membership are separate inputs to the engine: :class:`Surfaces` knows
-nothing of ROIs (see :class:`roixr.rois.RoiTable`).
+:class:`Surfaces` holds a subject's surfaces as plain arrays, ready for sampling (with the
+derived fiducial surface, thickness and k-d tree); reading surface files is
+:mod:`roixr.io.surfaces`. Surfaces and ROI membership are separate inputs to the engine:
+:class:`Surfaces` knows nothing of ROIs (see :class:`roixr.rois.RoiTable`).
 """
 
 from __future__ import annotations
