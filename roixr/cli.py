@@ -133,7 +133,7 @@ def _sampler(text: str):
 def _mask_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", type=_sampler, default="cortical",
                    help="cortical, thick, thin, a distance in mm, cortical-conservative, "
-                        "cortical-liberal, ribbon (partial volume) (default: cortical)")  # fmt: skip
+                        "cortical-liberal, ribbon (default: cortical)")  # fmt: skip
     p.add_argument("--rois", nargs="+", help="ROI names, 'Cortex' included (default: all)")
     p.add_argument("--threshold", type=_fraction, help="fractions above it become True")
     p.add_argument("--allow-overlap", action="store_true", help="keep voxels in several ROIs")
