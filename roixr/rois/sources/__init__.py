@@ -1,19 +1,10 @@
-"""ROI sources: each module reads one kind of ROI definition into a :class:`RoiTable`."""
+"""ROI sources: each module reads one kind of ROI definition into a :class:`RoiTable`.
 
-from roixr.rois.sources.labels import (
-    AnnotSource,
-    CiftiLabelSource,
-    GiftiLabelSource,
-    LabelFilesSource,
-)
-from roixr.rois.sources.mapping import MappingSource
-from roixr.rois.sources.svg import SvgSource
+- :mod:`~roixr.rois.sources.svg`: ``SvgSource``, ROIs drawn on the flatmap in an overlays SVG;
+- :mod:`~roixr.rois.sources.labels`: ``AnnotSource``, ``LabelFilesSource``,
+  ``GiftiLabelSource``, ``CiftiLabelSource`` (FreeSurfer, GIfTI and CIFTI label files);
+- :mod:`~roixr.rois.sources.mapping`: ``MappingSource``, vertex sets given directly.
 
-__all__ = [
-    "AnnotSource",
-    "CiftiLabelSource",
-    "GiftiLabelSource",
-    "LabelFilesSource",
-    "MappingSource",
-    "SvgSource",
-]
+Nothing is imported here: :func:`roixr.rois.protocol.as_source` imports the one module a
+``source=`` needs, so an SVG source never loads the label-file readers.
+"""
