@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from roixr._version import __version__
+from roixr import __version__
 from roixr.errors import (
     CohortError,
     IncompleteStoreError,

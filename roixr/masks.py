@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from roixr._version import __version__
+from roixr import __version__
 from roixr.errors import OptionError
 from roixr.forms import HEMISPHERES, MASK_DIMS, MASKS_NAME
 from roixr.io.subject import SubjectLike, XfmLike

@@ -183,7 +183,7 @@ def _roi_rows_html(rows: list[dict[str, Any]], colors: Mapping[str, Any]) -> str
 
 def _page(title: str, body: str) -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    from roixr._version import __version__
+    from roixr import __version__
 
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

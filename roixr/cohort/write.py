@@ -13,7 +13,7 @@ from typing import Any
 
 import zarr
 
-from roixr._version import __version__
+from roixr import __version__
 from roixr.cohort.options import (
     check_subjects,
     cohort_options,

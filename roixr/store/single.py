@@ -27,7 +27,7 @@ import dask.array as da
 import xarray as xr
 import zarr
 
-from roixr._version import __version__
+from roixr import __version__
 from roixr.errors import (
     ForeignStoreError,
     OutputPathError,
