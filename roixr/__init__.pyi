@@ -4,7 +4,10 @@ from roixr import errors as errors
 from roixr._version import __version__ as __version__
 from roixr.cohort import cohort_masks as cohort_masks
 from roixr.cohort import cohort_timeseries as cohort_timeseries
+from roixr.cohort import extract_cohort as extract_cohort
+from roixr.cohort import find_runs as find_runs
 from roixr.cohort import open_cohort as open_cohort
+from roixr.cohort import open_timeseries as open_timeseries
 from roixr.cohort import write_cohort as write_cohort
 from roixr.convert import from_dict as from_dict
 from roixr.convert import from_index_volume as from_index_volume

@@ -6,7 +6,11 @@ Commands::
     roixr masks SUBJECT [XFM] --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
         [--freesurfer] [--source SPEC ...] [--reference IMG --registration FILE|identity]
     roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] [--redo NAME ...] ...
-    roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects
+    roixr extract DERIVATIVES OUTPUT [--participant-label L ...] [--session-label L ...]
+        [--task T ...] [--space S ...] [--source aparc] [--stat mean] [--scheduler ADDRESS |
+        --scheduler-file FILE] [--redo RUN ...] ...   ROI time series of a derivatives folder
+    roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects, a
+                                              time-series store's runs
     roixr timeseries BOLD MASKS --out FILE.csv [--stat mean]
     roixr report STORE [--out FOLDER]          an HTML report (pictures, tables, provenance)
     roixr verts SUBJECT [--rois R ...]        vertex counts of the ROIs
@@ -25,7 +29,7 @@ traceback, and speak in flags. Exit codes say what failed:
 1  bad input: subject, transform, overlay, option (the message says what to fix)
 2  usage error
 3  the output exists (pass --overwrite)
-4  some subjects of a cohort failed (the others were written)
+4  some subjects of a cohort, or runs of an extraction, failed (the others were written)
 5  a store's earlier write did not finish
 == ====================================================================
 """
@@ -78,8 +82,27 @@ ADVICE = {
     "chunks": "Pass --chunks a positive whole number of voxels.",
     "redo": "'roixr status STORE' lists them with their errors; run 'roixr cohort' again to "
     "redo only them, or remove them with 'roixr status STORE --drop NAME'.",
+    "redo_runs": "'roixr status OUTPUT' lists them with their errors; fix them and run "
+    "'roixr extract' again to redo only the failed and unfinished runs (--redo RUN ... "
+    "redoes complete ones too).",
+    "stat": "Pass --stat one of mean, median, sum, minimum, maximum, variance, "
+    "standard_deviation, count.",
+    "options": "Pass the flags the store was extracted with ('roixr status OUTPUT' shows "
+    "them), or give another OUTPUT.",
+    # roixr extract: find_runs's arguments
+    "path": "Give DERIVATIVES fMRIPrep's output folder (holding sub-* folders) or an HCP "
+    "study folder (holding <subject>/MNINonLinear/Results).",
+    "freesurfer": "Give --freesurfer the folder holding the subjects' FreeSurfer directories, "
+    "or leave it out for DERIVATIVES/sourcedata/freesurfer.",
+    "subjects": "Check --participant-label against the subject folders of DERIVATIVES, or "
+    "leave it out for all.",
+    "sessions": "Check --session-label against the session folders, or leave it out for all.",
+    "tasks": "Check --task against the runs' task names, or leave it out for all.",
+    "space": "Pass --space T1w, boldref (native runs) or a template such as "
+    "MNI152NLin2009cAsym, or leave it out for every space.",
+    "layout": "Pass --layout fmriprep or --layout hcp, or leave it out to tell from the folders.",
     "store": "'roixr status STORE' tells what a store holds: 'roixr masks --out' writes one "
-    "subject's store, 'roixr cohort --out' a cohort.",
+    "subject's store, 'roixr cohort --out' a cohort, 'roixr extract' a time-series store.",
 }
 
 
@@ -344,12 +367,83 @@ def _cohort(args: argparse.Namespace) -> None:
          f"in {time.perf_counter() - start:.1f} s: {out}")  # fmt: skip
 
 
+def _connect_file(path: str):
+    from distributed import Client
+
+    if not Path(path).is_file():
+        raise _Usage(f"--scheduler-file {path}: no such file; give the file 'dask scheduler "
+                     "--scheduler-file FILE' writes, or leave it out to compute on this "
+                     "machine.")  # fmt: skip
+    try:
+        return Client(scheduler_file=path, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise _Usage(
+            f"--scheduler-file {path}: cannot reach the dask scheduler it names ({err}). "
+            "Check that the scheduler runs, or leave it out to compute on this machine."
+        ) from None
+
+
+def _extract(args: argparse.Namespace) -> None:
+    from roixr.cohort import extract_cohort, find_runs, timeseries_status
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise OutputPathError(f"OUTPUT {out}: the folder {out.parent} does not exist; create "
+                              "it first (roixr does not create folders).")  # fmt: skip
+    options = _options(args)
+    source = options.pop("source")
+    start = time.perf_counter()
+    runs = find_runs(args.derivatives, freesurfer=args.freesurfer, layout=args.layout,
+                     space=args.space, subjects=args.participant_label,
+                     sessions=args.session_label, tasks=args.task)  # fmt: skip
+    problems = int(runs["problem"].notna().sum())
+    _say(f"{len(runs)} run(s) found in {args.derivatives}"
+         + (f" ({problems} with a problem, recorded as failed)" if problems else ""))  # fmt: skip
+    kwargs: dict[str, Any] = {"source": source, "stat": args.stat, "progress": not args.quiet,
+                              "redo": args.redo or False, **options}  # fmt: skip
+    if args.scheduler or args.scheduler_file:
+        file = args.scheduler_file
+        with _connect(args.scheduler) if args.scheduler else _connect_file(file) as client:
+            done = extract_cohort(runs, out, client=client, **kwargs)
+    else:
+        done = extract_cohort(runs, out, **kwargs)
+    complete = sum(s["status"] == "complete" for s in timeseries_status(out).values())
+    _say(f"{len(done)} run(s) extracted, {complete - len(done)} already complete, in "
+         f"{time.perf_counter() - start:.1f} s: {out}")  # fmt: skip
+
+
+def _timeseries_status(path: Path, show_all: bool) -> None:
+    from roixr.cohort import timeseries_status
+    from roixr.store.format import OPTIONS, group_attrs
+
+    status = timeseries_status(path)
+    kinds = ("failed", "unfinished", "complete")
+    groups = {k: [(n, s) for n, s in status.items() if s["status"] == k] for k in kinds}
+    _say(f"time-series store {path}: {len(status)} runs, "
+         + ", ".join(f"{len(groups[k])} {k}" for k in reversed(kinds)))  # fmt: skip
+    options = group_attrs(path).get(OPTIONS, {})
+    _say("  options: " + ", ".join(f"{k} {v}" for k, v in options.items() if v is not None))
+    for kind in kinds:
+        if groups[kind] and (kind != "complete" or show_all):
+            _say(f"{kind} ({len(groups[kind])}):")
+            for name, s in groups[kind]:
+                _say(f"  {name}" + (f": {s['error']}" if s["error"] else ""))
+    if groups["complete"] and not show_all:
+        _say(f"complete ({len(groups['complete'])}): listed with --all")
+
+
 def _status(args: argparse.Namespace) -> None:
     from roixr.cohort import cohort_status, drop_subjects
     from roixr.store import store_info
-    from roixr.store.format import COHORT, check_kind, store_kind
+    from roixr.store.format import COHORT, TIMESERIES, check_kind, store_kind
 
     path = Path(args.store)
+    if path.is_dir() and store_kind(path) == TIMESERIES:
+        if args.drop:
+            raise _Usage(f"--drop: {path} is a time-series store; --drop removes subjects of "
+                         "a cohort store")  # fmt: skip
+        _timeseries_status(path, args.all)
+        return
     if path.is_dir() and store_kind(path) == COHORT:
         if args.drop:
             drop_subjects(path, args.drop)
@@ -469,7 +563,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roixr", description="Cortical-surface ROIs as volumetric masks.",
         epilog="exit codes: 0 ok, 1 bad input, 2 usage, 3 output exists, 4 cohort subjects "
-               "failed, 5 unfinished store",
+               "or runs failed, 5 unfinished store",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"roixr {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -506,10 +600,38 @@ def _parser() -> argparse.ArgumentParser:
     _mask_options(cohort)
     cohort.set_defaults(func=_cohort)
 
-    status = sub.add_parser("status", help="what a store holds; a cohort's subjects")
-    status.add_argument("store", help="a store written by 'roixr masks' or 'roixr cohort'")
+    extract = sub.add_parser(
+        "extract", help="ROI time series of every run of a derivatives folder, to one store"
+    )
+    extract.add_argument("derivatives", help="fMRIPrep output folder or HCP study folder")
+    extract.add_argument("output", help="zarr store to write (re-runs finish it)")
+    extract.add_argument("--participant-label", nargs="+", metavar="LABEL",
+                         help="only these subjects (01 or sub-01)")  # fmt: skip
+    extract.add_argument("--session-label", nargs="+", metavar="LABEL",
+                         help="only these sessions")  # fmt: skip
+    extract.add_argument("--task", nargs="+", metavar="TASK", help="only these tasks")
+    extract.add_argument("--space", nargs="+", metavar="SPACE",
+                         help="only runs in these spaces: T1w, a template, boldref")  # fmt: skip
+    extract.add_argument("--freesurfer", metavar="DIR",
+                         help="FreeSurfer's subjects folder (default: sourcedata/freesurfer)",
+                         )  # fmt: skip
+    extract.add_argument("--layout", choices=("auto", "fmriprep", "hcp"), default="auto",
+                         help="the derivatives' layout (default: auto)")  # fmt: skip
+    extract.add_argument("--stat", default="mean", choices=sorted(STAT_NAMES),
+                         help="the ROI statistic per volume (default: mean)")  # fmt: skip
+    where = extract.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", help="address of a dask scheduler (default: local)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="the file of a dask scheduler (--scheduler-file)")  # fmt: skip
+    extract.add_argument("--redo", nargs="+", metavar="RUN",
+                         help="extract these runs again even if complete")  # fmt: skip
+    _mask_options(extract)
+    extract.set_defaults(func=_extract)
+
+    status = sub.add_parser("status", help="what a store holds; a cohort's subjects, runs")
+    status.add_argument("store", help="a store written by 'roixr masks', 'cohort' or 'extract'")
     status.add_argument("--drop", nargs="+", metavar="NAME", help="remove cohort subjects")
-    status.add_argument("--all", action="store_true", help="list complete subjects too")
+    status.add_argument("--all", action="store_true", help="list complete subjects or runs too")
     status.set_defaults(func=_status)
 
     report = sub.add_parser("report", help="an HTML report of a masks or cohort store")

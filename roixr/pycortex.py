@@ -90,7 +90,7 @@ def get_roi_masks(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roixr-prepare") as pool:
         # the k-d tree and the sampler's preparation need only the surfaces: they run in a
         # thread while the ROIs are read here
-        warm = pool.submit(local.prepare, sampler, surfaces_of(subj), transform)
+        warm = pool.submit(local.prepare, sampler, surfaces_of(subj, transform), transform)
         plan = make_plan(
             subj,
             transform,

@@ -198,3 +198,13 @@ def test_identity_without_anatomical(tiny_fs):
                                        pial=(s / "lh.pial", s / "rh.pial"))  # fmt: skip
     with pytest.raises(TransformNotFoundError, match="has no anatomical image"):
         subj.transform("identity")
+
+
+def test_volume_passed_as_registration(tiny_fs):
+    """A NIfTI registration is read as an ITK displacement field: an ordinary volume (the
+    boldref passed twice) is refused, naming the layout expected."""
+    subj_dir, bold = tiny_fs
+    subj = roixr.Subject.from_freesurfer(subj_dir)
+    with pytest.raises(RegistrationError, match=r"has shape \(20, 20, 10\).*5D") as err:
+        subj.transform((bold, bold))
+    assert "antsApplyTransforms" in err.value.fix

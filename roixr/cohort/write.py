@@ -3,17 +3,17 @@ complete only after its data, failures recorded in the store, re-runs redo what 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import zarr
 
 from roixr import __version__
+from roixr.cohort.cluster import cluster_client
 from roixr.cohort.options import (
     check_subjects,
     cohort_options,
@@ -71,45 +71,6 @@ def _open_root(path: Path, options: dict[str, Any]) -> None:
     root = zarr.open_group(str(path), mode="a", zarr_format=3)
     if OPTIONS not in root.attrs:
         root.attrs.update({KIND: COHORT, OPTIONS: options, VERSION: __version__})
-
-
-def _check_main_guard() -> None:
-    """Starting worker processes re-imports the main script under spawn: without a
-    ``__main__`` guard the script would start clusters recursively. Refuse it up front."""
-    import ast
-    import multiprocessing
-
-    import __main__
-
-    file = getattr(__main__, "__file__", None)
-    if file is None or multiprocessing.get_start_method(allow_none=True) == "fork":
-        return
-    try:
-        tree = ast.parse(Path(file).read_text())
-    except (OSError, SyntaxError, ValueError):
-        return
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
-            return
-    raise CohortError(
-        f"write_cohort starts a local cluster of worker processes, and each of them imports "
-        f"your script {file} again, which would start write_cohort again. Put the call under "
-        "'if __name__ == \"__main__\":', or pass client= a distributed.Client you made."
-    )
-
-
-@contextlib.contextmanager
-def _client(client) -> Iterator[Any]:
-    if client is not None:
-        yield client
-        return
-    _check_main_guard()
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster:  # fmt: skip
-        with Client(cluster) as own:
-            yield own
 
 
 def _write_subject(name: str, subject, xfm, store: str, options: dict) -> str | None:
@@ -207,7 +168,7 @@ def write_cohort(
     for name in todo:  # planned subjects exist, unfinished, until their task completes them
         _mark(path, name, **{STATUS: "pending"})
     failed: dict[str, str] = {}
-    with _client(client) as cl:
+    with cluster_client(client, "write_cohort") as cl:
         futures = {}
         for name in todo:
             value = subjects[name]

@@ -1,8 +1,10 @@
-"""Registrations of a functional image to the anatomy, read with nitransforms.
+"""Registrations of a functional image to the anatomy, read with nitransforms and h5py.
 
-Every registration ends in one 4×4 float64 matrix, ``anat_to_func``: anatomical scanner RAS
-(mm) → the functional reference image's scanner RAS. Each file is taken as the tool that
-wrote it defines it, for the usual case of the functional image registered *to* the anatomy:
+A registration is a point mapping from anatomical scanner RAS (mm) to the functional
+reference image's scanner RAS: one 4×4 float64 matrix, ``anat_to_func``, when it is affine,
+else a :class:`~roixr.io.warps.PointMap` (an ITK displacement field, or a composite of
+affines and fields: fMRIPrep's template warps). Each file is taken as the tool that wrote
+it defines it, for the usual case of the functional image registered *to* the anatomy:
 
 =====================  ====================================================================
 ``.lta``               FreeSurfer (bbregister, mri_robust_register): maps ``src`` → ``dst``;
@@ -12,15 +14,21 @@ wrote it defines it, for the usual case of the functional image registered *to* 
 FSL ``.mat``           FLIRT ``-in func -ref anat -omat``: functional → anatomical in FSL
                        coordinates (needs both images).
 ITK ``.txt``/``.h5``   ANTs / fMRIPrep ``from-boldref_to-T1w``: maps anatomical points to
-                       functional points (LPS); ``from-T1w_to-boldref`` is inverted.
+                       functional points (LPS); ``from-T1w_to-boldref`` is inverted. An
+                       ``.h5`` composite (affines and displacement fields, as fMRIPrep's
+                       ``from-<template>_to-T1w_mode-image_xfm.h5``) is applied whole, in
+                       ITK's order; ``from-T1w_to-<template>`` is inverted numerically.
+ITK field ``.nii.gz``  an ANTs displacement field (5D), read as the ITK files above.
 4×4 array              anatomical RAS → functional RAS (pycortex's ``magnet`` convention).
 ``"identity"``         the functional data are already in the anatomical space.
 =====================  ====================================================================
 
-nitransforms parses every format; where it keeps numbers in float32 (the LTA matrix, the ITK
-text parameters and centre) roixr re-reads those numbers in float64 from the same lines, so
-a registration equivalent to a pycortex transform gives the same voxels (float32 moves voxel
-coordinates by about 1e-5 voxels, which changes a few mapper fractions on S1).
+nitransforms parses the linear formats; where it keeps numbers in float32 (the LTA matrix,
+the ITK text parameters and centre) roixr re-reads those numbers in float64 from the same
+lines, so a registration equivalent to a pycortex transform gives the same voxels (float32
+moves voxel coordinates by about 1e-5 voxels, which changes a few mapper fractions on S1).
+ITK ``.h5`` files and displacement fields are read by :mod:`roixr.io.warps` (its docstring
+states the conventions; ``tests/test_warps.py`` checks them against nitransforms).
 """
 
 from __future__ import annotations
@@ -34,10 +42,16 @@ from typing import Any
 import numpy as np
 
 from roixr.errors import RegistrationError, SubjectFileNotFoundError
+from roixr.io.warps import PointMap, itk_affine, read_itk_field, read_itk_h5
 
-__all__ = ["Registration", "RegistrationLike", "anat_to_func", "as_registration"]
-
-LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+__all__ = [
+    "PointMap",
+    "Registration",
+    "RegistrationLike",
+    "anat_to_func",
+    "as_registration",
+    "point_mapping",
+]
 _ANAT_NAMES = {"t1w", "t2w", "anat", "fsnative", "orig", "t1", "mprage"}
 _GEOMETRY_TOL = 1e-3  # mm: LTA volume info is written with about 7 significant digits
 
@@ -50,12 +64,15 @@ class Registration:
     ----------
     value : path-like, array or "identity"
         A FreeSurfer ``.lta`` or ``register.dat``, an FSL FLIRT ``.mat``, an ITK/ANTs
-        affine (``.txt``, ``.tfm``, ``.h5``, binary ``.mat``), a 4×4 anatomical RAS →
-        functional RAS array, or ``"identity"``.
+        transform (an affine ``.txt``, ``.tfm`` or binary ``.mat``; an ``.h5`` holding
+        affines and displacement fields, such as fMRIPrep's template warps; a displacement
+        field ``.nii.gz``), a 4×4 anatomical RAS → functional RAS array, or ``"identity"``.
     invert : bool, optional
         Take the file the other way round (for example ``flirt -in anat -ref func``). None
         decides from the file: an LTA's volume geometry, an fMRIPrep ``from-T1w_to-...``
-        name; otherwise the usual direction (functional registered to the anatomy).
+        name; otherwise the usual direction (functional registered to the anatomy). A
+        displacement field taken the other way round is inverted numerically (see
+        :mod:`roixr.io.warps`).
     """
 
     value: Any
@@ -89,7 +106,8 @@ def as_registration(value: object) -> Registration:
     if arr is not None and arr.shape == (4, 4) and np.all(np.isfinite(arr)):
         return Registration(arr)
     raise RegistrationError(
-        f"a registration must be a file path (.lta, register.dat, FSL .mat, ITK .txt/.h5), a "
+        f"a registration must be a file path (.lta, register.dat, FSL .mat, ITK .txt/.h5 "
+        f"or displacement field .nii.gz), a "
         f"4×4 RAS→RAS array or 'identity'; got {value!r:.80}"
     )
 
@@ -114,13 +132,43 @@ class Grid:
 
 
 def anat_to_func(reg: Registration, reference: Grid, anatomical: Grid | None) -> np.ndarray:
-    """The 4×4 anatomical scanner RAS → functional (reference) scanner RAS matrix.
+    """The 4×4 anatomical scanner RAS → functional (reference) scanner RAS matrix of an
+    affine registration (:func:`point_mapping` takes nonlinear ones too).
 
     Raises
     ------
     RegistrationError
-        If the file does not parse, its geometry contradicts the images, or the format needs
-        the anatomical image and the subject has none.
+        As :func:`point_mapping`, and if the registration is nonlinear (it is never reduced
+        to its affine part).
+    SubjectFileNotFoundError
+        If the file is missing.
+    """
+    mapping = point_mapping(reg, reference, anatomical)
+    if isinstance(mapping, PointMap):
+        raise RegistrationError(
+            f"{mapping.source} holds a nonlinear registration (a displacement field), which "
+            "maps points and is not one 4×4 matrix.",
+            fix="Pass it as a (reference_image, registration) pair (roixr.roi_masks, "
+            "Subject.transform or roixr.io.transforms.registered_transform map the surfaces "
+            "through it), or use roixr.io.registration.point_mapping.",
+        )
+    return mapping
+
+
+def point_mapping(
+    reg: Registration, reference: Grid, anatomical: Grid | None
+) -> np.ndarray | PointMap:
+    """The registration as a mapping of anatomical scanner RAS points to the functional
+    (reference) image's scanner RAS: a 4×4 matrix when it is affine, else a
+    :class:`~roixr.io.warps.PointMap` (an ITK ``.h5`` holding a displacement field, or an
+    ITK displacement field ``.nii.gz``).
+
+    Raises
+    ------
+    RegistrationError
+        If the file does not parse, holds a transform type roixr cannot apply, its geometry
+        contradicts the images, or the format needs the anatomical image and the subject
+        has none.
     SubjectFileNotFoundError
         If the file is missing.
     """
@@ -135,7 +183,8 @@ def anat_to_func(reg: Registration, reference: Grid, anatomical: Grid | None) ->
     if not path.is_file():
         raise SubjectFileNotFoundError(
             f"registration file {path} does not exist. Pass an existing .lta, register.dat, "
-            "FSL .mat or ITK .txt/.h5 file, a 4×4 array, or 'identity'."
+            "FSL .mat, ITK .txt/.h5 or ITK displacement field .nii.gz file, a 4×4 array, or "
+            "'identity'."
         )
     name = path.name.lower()
     if name.endswith(".lta"):
@@ -143,7 +192,9 @@ def anat_to_func(reg: Registration, reference: Grid, anatomical: Grid | None) ->
     elif name.endswith(".dat"):
         m = _register_dat(path, reference, _need(anatomical, path, "register.dat"))
         m = np.linalg.inv(m) if reg.invert else m
-    elif name.endswith((".txt", ".tfm", ".h5")) or (name.endswith(".mat") and _binary(path)):
+    elif name.endswith((".h5", ".nii", ".nii.gz")):
+        return _itk_steps(path, reg.invert)
+    elif name.endswith((".txt", ".tfm")) or (name.endswith(".mat") and _binary(path)):
         m = _itk(path)
         m = np.linalg.inv(m) if _invert_itk(path, reg.invert) else m
     elif name.endswith(".mat"):
@@ -151,7 +202,8 @@ def anat_to_func(reg: Registration, reference: Grid, anatomical: Grid | None) ->
     else:
         raise RegistrationError(
             f"cannot tell the format of registration {path} from its name. Use a FreeSurfer "
-            ".lta or register.dat, an FSL .mat, an ITK .txt/.tfm/.h5, or pass a 4×4 array."
+            ".lta or register.dat, an FSL .mat, an ITK .txt/.tfm/.h5 or displacement field "
+            ".nii.gz, or pass a 4×4 array."
         )
     return _check(m, str(path))
 
@@ -323,7 +375,8 @@ def _invert_itk(path: Path, invert: bool | None) -> bool:
 
 
 def _itk(path: Path) -> np.ndarray:
-    """ITK's points mapping (anatomical → functional for the usual file), as RAS."""
+    """ITK's points mapping (anatomical → functional for the usual file), as RAS: an affine
+    ``.txt``/``.tfm`` or binary ``.mat``."""
     from nitransforms.io.itk import ITKLinearTransform
 
     name = path.name.lower()
@@ -332,14 +385,28 @@ def _itk(path: Path) -> np.ndarray:
         params, center = struct.structarr["parameters"], struct.structarr["offset"]
         if name.endswith((".txt", ".tfm")):
             params, center = _itk_text64(path.read_text())
-        elif name.endswith(".h5"):
-            params, center = _itk_h5_64(path, params, center)
     except Exception as err:
         raise _bad(path, "an ITK/ANTs affine transform", err) from None
-    center = np.asarray(center, dtype=np.float64).reshape(3)
-    c_pos, c_neg = np.eye(4), np.eye(4)
-    c_pos[:3, 3], c_neg[:3, 3] = center, -center
-    return LPS @ c_pos @ np.asarray(params, dtype=np.float64) @ c_neg @ LPS
+    return itk_affine(params, center)
+
+
+def _itk_steps(path: Path, invert: bool | None) -> np.ndarray | PointMap:
+    """An ITK ``.h5`` (one transform or a composite) or an ITK displacement field: one
+    matrix when every step is affine (composed exactly), else a point mapping."""
+    if path.name.lower().endswith(".h5"):
+        queue = read_itk_h5(path)
+    else:
+        queue = (read_itk_field(path),)
+    steps = tuple(reversed(queue))  # a composite applies its last transform first
+    inverse = _invert_itk(path, invert)
+    matrices = [s for s in steps if isinstance(s, np.ndarray)]
+    if len(matrices) == len(steps):
+        m = matrices[0]
+        for step in matrices[1:]:
+            m = step @ m
+        return _check(np.linalg.inv(m) if inverse else m, str(path))
+    mapping = PointMap(steps, str(path))
+    return mapping.inverse() if inverse else mapping
 
 
 def _itk_text64(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -358,21 +425,3 @@ def _itk_text64(text: str) -> tuple[np.ndarray, np.ndarray]:
     m = np.eye(4)
     m[:3, :3], m[:3, 3] = p[:9].reshape(3, 3), p[9:]
     return m, c
-
-
-def _itk_h5_64(path: Path, params: np.ndarray, center: np.ndarray):
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        group = f["TransformGroup"]
-        for key in sorted(group, key=lambda k: int(k) if k.isdigit() else -1):
-            xfm = group[key]
-            kind = xfm["TransformType"][0]
-            if isinstance(kind, bytes) and kind.startswith(b"AffineTransform"):
-                pkey = next(k for k in xfm if k.endswith("Parameters") and "Fixed" not in k)
-                ckey = next(k for k in xfm if k.endswith("FixedParameters"))
-                p = np.asarray(xfm[pkey], dtype=np.float64)
-                m = np.eye(4)
-                m[:3, :3], m[:3, 3] = p[:9].reshape(3, 3), p[9:12]
-                return m, np.asarray(xfm[ckey], dtype=np.float64)
-    return params, center

@@ -1,7 +1,16 @@
-"""Reading pycortex transforms: ``matrices.xfm`` and the reference image's header."""
+"""Transforms from the surfaces to a reference grid: pycortex's ``matrices.xfm`` and the
+reference image's header, or a ``(reference_image, registration)`` pair.
+
+An affine registration composes into the 4×4 ``coord`` matrix every kernel uses. A
+nonlinear one (a displacement field) cannot: the transform then carries a point mapping
+(``warp``) of the subject's surface coordinates into the reference's scanner RAS, the
+sampling geometry is built from the mapped white and pial vertices, and ``coord`` is the
+reference's inverse affine (see :func:`registered_transform`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -12,7 +21,8 @@ import numpy as np
 
 from roixr.errors import SubjectFileNotFoundError, TransformError
 from roixr.io.images import load_volume
-from roixr.io.registration import Grid, Registration, anat_to_func, as_registration
+from roixr.io.registration import Grid, Registration, as_registration, point_mapping
+from roixr.io.warps import PointMap
 
 __all__ = [
     "Transform",
@@ -32,15 +42,23 @@ class Transform:
     name : str
         The transform's folder name (``"identity"`` for the anatomical grid).
     coord : ndarray
-        4×4 matrix from surface coordinates (mm) to voxel indices (i, j, k) of the reference.
+        4×4 matrix from surface coordinates (mm) to voxel indices (i, j, k) of the reference
+        (with a ``warp``: from the mapped coordinates, the reference's inverse affine).
     magnet : ndarray
-        4×4 matrix from surface coordinates to the reference image's scanner space.
+        4×4 matrix from surface coordinates to the reference image's scanner space (with a
+        ``warp``: the identity, the mapped coordinates being scanner RAS already).
     shape : tuple of int
         The reference grid's spatial shape (i, j, k).
     affine : ndarray
         The reference image's 4×4 voxel → scanner affine.
     reference : str
         The reference image file.
+    warp : PointMap or None
+        None for an affine registration. For a nonlinear one, the mapping of the subject's
+        surface coordinates to the reference's scanner RAS (surface → anatomical scanner,
+        then the registration); the sampling geometry is then built from the mapped
+        vertices (:func:`roixr.sampling.geometry.surfaces_of`). It pickles small (the
+        fields stay in their files) and names itself to dask by a cheap token.
     """
 
     name: str
@@ -49,6 +67,21 @@ class Transform:
     shape: tuple[int, int, int]
     affine: np.ndarray
     reference: str
+    warp: PointMap | None = None
+
+    @property
+    def token(self) -> str:
+        """A cheap deterministic name for dask (the matrices, the grid and the warp's
+        token; no field is read)."""
+        h = hashlib.blake2b(digest_size=16)
+        for m in (self.coord, self.magnet, self.affine):
+            h.update(np.ascontiguousarray(m, dtype=np.float64).tobytes())
+        h.update(repr((self.name, self.shape, self.reference)).encode())
+        h.update(b"none" if self.warp is None else self.warp.token.encode())
+        return h.hexdigest()
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
 
 
 _FIXES = {
@@ -206,14 +239,22 @@ def registered_transform(
     Returns
     -------
     Transform
-        ``coord = inv(reference affine) @ anat_to_func @ surface_to_scanner``, composed once
-        in float64.
+        For an affine registration, ``coord = inv(reference affine) @ anat_to_func @
+        surface_to_scanner``, composed once in float64. For a nonlinear one, ``warp`` maps
+        surface coordinates to the reference's scanner RAS (``surface_to_scanner`` first,
+        then the registration), ``magnet`` is the identity and ``coord`` the reference's
+        inverse affine (computed as for ``"identity"``, so a subject whose surfaces were
+        moved by the same mapping gives the same voxels through ``"identity"``).
     """
     reg: Registration = as_registration(registration)
     grid = load_grid(reference, "reference image")
     anat = None if anatomical is None else load_grid(anatomical, "anatomical image")
-    a2f = anat_to_func(reg, grid, anat)
-    magnet = a2f @ np.asarray(surface_to_scanner, dtype=np.float64)
-    coord = np.linalg.solve(grid.affine, magnet)
+    mapping = point_mapping(reg, grid, anat)
     label = name if name is not None else f"{reg.description} → {Path(grid.source).name}"
+    if isinstance(mapping, PointMap):
+        warp = mapping.after(np.asarray(surface_to_scanner, dtype=np.float64))
+        coord = np.linalg.solve(grid.affine, np.eye(4))
+        return Transform(label, coord, np.eye(4), grid.shape, grid.affine, grid.source, warp=warp)
+    magnet = mapping @ np.asarray(surface_to_scanner, dtype=np.float64)
+    coord = np.linalg.solve(grid.affine, magnet)
     return Transform(label, coord, magnet, grid.shape, grid.affine, grid.source)

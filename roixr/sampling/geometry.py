@@ -4,6 +4,12 @@
 derived fiducial surface, thickness and k-d tree); reading surface files is
 :mod:`roixr.io.surfaces`. Surfaces and ROI membership are separate inputs to the engine:
 :class:`Surfaces` knows nothing of ROIs (see :class:`roixr.rois.RoiTable`).
+
+Through a nonlinear registration (a transform with a ``warp``), the geometry is the
+subject's white and pial vertices mapped into the reference's scanner RAS, and the
+transform's ``coord`` (the reference's inverse affine) takes it to voxels: the kernels
+are the same for every registration. The fiducial surface, thickness and tree are derived
+from the mapped surfaces, so distances are measured in the reference's space.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from roixr.io.subject import Subject
+from roixr.io.transforms import Transform
 
 __all__ = ["Surfaces", "content_token", "surfaces_of"]
 
@@ -96,25 +103,58 @@ class Surfaces:
 
 
 _CACHE: weakref.WeakKeyDictionary[Subject, Surfaces] = weakref.WeakKeyDictionary()
+_WARPED: weakref.WeakKeyDictionary[Subject, dict[str, Surfaces]] = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 
 
-def surfaces_of(subject: Subject) -> Surfaces:
-    """The subject's :class:`Surfaces`, built once per subject object."""
+def surfaces_of(subject: Subject, transform: Transform | None = None) -> Surfaces:
+    """The subject's :class:`Surfaces`, built once per subject object; with a transform
+    that carries a ``warp`` (a nonlinear registration), the surfaces mapped through it,
+    built once per subject and warp (keyed by the warp's token).
+
+    Raises
+    ------
+    RegistrationError
+        If the warp's displacement field cannot be read or inverted.
+
+    Warns
+    -----
+    CoverageWarning
+        If vertices lie outside a displacement field's grid.
+    """
     with _CACHE_LOCK:
         cached = _CACHE.get(subject)
-    if cached is not None:
+    if cached is None:
+        white, pial = subject.merged_points("white"), subject.merged_points("pial")
+        surfaces = Surfaces(
+            white=white,
+            pial=pial,
+            triangles=subject.merged("white").polys,
+            n_lh=subject.n_vertices("lh"),
+            flat_mesh=subject.flat_mesh_vertices(),
+        )
+        with _CACHE_LOCK:
+            cached = _CACHE.setdefault(subject, surfaces)
+    warp = None if transform is None else transform.warp
+    if warp is None:
         return cached
-    white, pial = subject.merged_points("white"), subject.merged_points("pial")
-    surfaces = Surfaces(
-        white=white,
-        pial=pial,
-        triangles=subject.merged("white").polys,
-        n_lh=subject.n_vertices("lh"),
-        flat_mesh=subject.flat_mesh_vertices(),
-    )
+    key = warp.token
     with _CACHE_LOCK:
-        return _CACHE.setdefault(subject, surfaces)
+        mapped = _WARPED.get(subject, {}).get(key)
+    if mapped is not None:
+        return mapped
+    n = cached.n_vertices
+    points = warp.map(np.concatenate([cached.white, cached.pial]))  # one read of each field
+    mapped = Surfaces(
+        white=np.ascontiguousarray(points[:n]),
+        pial=np.ascontiguousarray(points[n:]),
+        triangles=cached.triangles,
+        n_lh=cached.n_lh,
+        flat_mesh=cached.flat_mesh,
+    )
+    mapped.__dict__["token"] = content_token(cached.token, key)  # cheap: no array hashed
+    with _CACHE_LOCK:
+        return _WARPED.setdefault(subject, {}).setdefault(key, mapped)
 
 
 def content_token(*parts: object) -> str:

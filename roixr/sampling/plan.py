@@ -4,6 +4,11 @@
 surfaces, the transform and the ROI table, and returns an immutable :class:`Plan`. Both
 executors start from it, so the lazy masks and the eager drop-in resolve ROIs and options
 the same way. No dask and no xarray here.
+
+Through a nonlinear registration (a transform with a ``warp``) the plan's surfaces are the
+subject's mapped into the reference's scanner RAS and its ``coord`` is the reference's
+inverse affine (see :func:`roixr.sampling.geometry.surfaces_of`); affine registrations
+keep the subject's own surfaces and the composed ``coord``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class Plan:
     ----------
     subject : Subject
     surfaces : Surfaces
+        The geometry the kernels sample: the subject's surfaces, or, through a nonlinear
+        registration, those surfaces mapped into the reference's scanner RAS.
     table : RoiTable
         The real ROIs, in the requested order.
     transform : Transform
@@ -72,7 +79,7 @@ class Plan:
 
     @property
     def coord(self) -> np.ndarray:
-        """The transform's 4×4 surface mm → voxel matrix, float64."""
+        """The transform's 4×4 matrix from :attr:`surfaces` mm to voxels, float64."""
         return np.asarray(self.transform.coord, dtype=float)
 
     @property
@@ -132,7 +139,8 @@ def make_plan(
     options = Options(
         threshold=threshold, allow_overlap=bool(allow_overlap), cortex=CORTEX in order
     )
-    return Plan(subj, surfaces_of(subj), table, transform, smp, options, order, src.description)
+    surfaces = surfaces_of(subj, transform)  # mapped through the warp, if it has one
+    return Plan(subj, surfaces, table, transform, smp, options, order, src.description)
 
 
 def _table(

@@ -8,24 +8,46 @@ the command line all ask it.
 Keys of a store's (or a cohort subject's) group attributes:
 
 ==================== ======================================================================
-``roixr_kind``       what the group holds: ``"roi_masks"``, ``"roi_index"`` or ``"cohort"``
-``roixr_complete``   true only once every byte of the group's data is written
+``roixr_kind``       what the group holds: ``"roi_masks"``, ``"roi_index"``, ``"cohort"`` or
+                     ``"timeseries"``
+``roixr_complete``   true only once every byte of the group's data is written (a time-series
+                     store: once every run is complete)
 ``roixr_provenance`` what made it: subject, transform, sampler, ROIs, source, options, time
-``roixr_options``    a cohort's options (at its root): every subject is made with them
-``roixr_version``    the roixr version that made a cohort (at its root)
+``roixr_options``    a cohort's or time-series store's options (at its root): every subject
+                     or run is made with them
+``roixr_version``    the roixr version that made a cohort or time-series store (at its root)
 ``roixr_status``     a cohort subject that is not complete: ``"pending"`` or ``"failed"``
 ``roixr_error``      a failed cohort subject's error, as text
+``roixr_errors``     a time-series store's failed runs: ``{run: error text}`` (at its root)
 ``roixr_cohort``     the mark of a cohort written by roixr < 0.2 (read, never written)
 ==================== ======================================================================
 
-``open_cohort`` gives its DataTree a ``roixr_incomplete`` attr (not stored).
+``open_cohort`` gives its DataTree a ``roixr_incomplete`` attr (not stored), and
+``open_timeseries`` its Dataset one.
+
+A time-series store (:func:`roixr.extract_cohort`) is one group of arrays along ``run``,
+so opening 10,000 runs reads a few small arrays, never one group per run:
+
+========================================= ===============================================
+``roi_timeseries`` (run, roi, hemi, time) float32, one chunk per run (written only by that
+                                          run's task), NaN past each run's end
+``status`` (run)                          int8: 0 unfinished, 1 complete, 2 failed; written
+                                          only by the client, after the run's data
+``run`` and the entities (run)            run names; ``subject``, ``session``, ``task``, ...
+``bold``, ``masks_group`` (run)           the series read; the group of its masks
+``n_volumes``, ``repetition_time`` (run)  from the header and :func:`roixr.open_nifti`
+``coverage`` (run, roi)                   percent of each ROI's vertices in the run's grid
+``roi``, ``hemisphere``, ``time``         the other dims' coordinates
+``masks/<id>``                            one masks store (:func:`roixr.to_zarr`) per
+                                          distinct (subject, grid, registration)
+========================================= ===============================================
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import zarr
@@ -43,17 +65,26 @@ __all__ = [
     "COHORT",
     "COMPLETE",
     "ERROR",
+    "ERRORS",
     "INCOMPLETE",
     "KIND",
+    "MASKS_GROUP",
     "OPTIONS",
     "PROVENANCE",
+    "RUN_COMPLETE",
+    "RUN_FAILED",
+    "RUN_STATUS",
+    "RUN_UNFINISHED",
+    "SERIES",
     "SINGLE_KINDS",
     "STATUS",
+    "TIMESERIES",
     "VERSION",
     "check_kind",
     "group_attrs",
     "is_complete",
     "is_zarr",
+    "run_status",
     "store_kind",
     "subject_status",
     "where",
@@ -66,16 +97,32 @@ OPTIONS = "roixr_options"
 VERSION = "roixr_version"
 STATUS = "roixr_status"
 ERROR = "roixr_error"
+ERRORS = "roixr_errors"
 LEGACY_COHORT = "roixr_cohort"
 INCOMPLETE = "roixr_incomplete"
-BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, LEGACY_COHORT)
+BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, ERRORS, LEGACY_COHORT)
 """Keys that record the store's state rather than what its data is."""
 
 COHORT = "cohort"
+TIMESERIES: Final = "timeseries"
 SINGLE_KINDS = (MASKS_NAME, INDEX_NAME)
 """The kinds of a single store, each the name of the variable it holds."""
 
 Status = Literal["complete", "failed", "unfinished"]
+
+# a time-series store
+SERIES = "roi_timeseries"
+"""Its data variable, ``(run, roi, hemisphere, time)``."""
+RUN_STATUS = "status"
+"""Its int8 array of each run's fate, written only by the client."""
+MASKS_GROUP = "masks"
+"""Its group of masks stores, one per distinct (subject, grid, registration)."""
+RUN_UNFINISHED, RUN_COMPLETE, RUN_FAILED = 0, 1, 2
+_RUN_STATUS: dict[int, Status] = {
+    RUN_UNFINISHED: "unfinished",
+    RUN_COMPLETE: "complete",
+    RUN_FAILED: "failed",
+}
 
 
 def where(path: Path, group: str | None) -> str:
@@ -122,6 +169,11 @@ def subject_status(attrs: dict[str, Any]) -> Status:
     return "failed" if attrs.get(STATUS) == "failed" else "unfinished"
 
 
+def run_status(code: int) -> Status:
+    """A time-series store's run's fate from its ``status`` code (unknown codes: unfinished)."""
+    return _RUN_STATUS.get(int(code), "unfinished")
+
+
 def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
     """(chunk files on disk, chunks expected) of a variable, or None if unknown."""
     try:
@@ -133,11 +185,31 @@ def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
     return found, expected
 
 
+_WRITERS = {COHORT: "roixr.write_cohort", TIMESERIES: "roixr.extract_cohort"}
+_OPENERS = {
+    COHORT: "roixr.open_cohort()",
+    TIMESERIES: "roixr.open_timeseries()",
+    **{kind: "roixr.open_roi_masks()" for kind in SINGLE_KINDS},
+}
+_NAMES = {COHORT: "a cohort store", TIMESERIES: "a time-series store"}
+
+
+def _wrong_kind(at: str, kind: str, want: str, writing: bool) -> None:
+    """Raise for a time-series store opened as another kind, or another kind as one."""
+    have = _NAMES.get(kind, f"a single-subject store ({kind!r})")
+    wanted = _NAMES.get(want, "a single-subject store")
+    raise StoreKindError(
+        f"{at} is {have}, not {wanted}.",
+        fix="Write to a new path." if writing else f"Open it with {_OPENERS.get(kind)}.",
+        option="store",
+    )
+
+
 def check_kind(
     path: Path,
     group: str | None = None,
     *,
-    want: Literal["single", "cohort"],
+    want: Literal["single", "cohort", "timeseries"],
     opener: str,
     writing: bool = False,
 ) -> str:
@@ -147,14 +219,15 @@ def check_kind(
     ----------
     path, group
         The store and, optionally, a group in it.
-    want : {"single", "cohort"}
-        A single store of masks or an index volume (which must also be complete), or a
-        cohort.
+    want : {"single", "cohort", "timeseries"}
+        A single store of masks or an index volume (which must also be complete), a
+        cohort, or a time-series store (:func:`roixr.extract_cohort`).
     opener : str
         The public function being called, named in the messages.
     writing : bool
-        Whether the caller is about to write into the store (a cohort adding subjects):
-        the messages then advise another path rather than another opener.
+        Whether the caller is about to write into the store (a cohort adding subjects, an
+        extraction adding runs): the messages then advise another path rather than another
+        opener.
 
     Raises
     ------
@@ -164,16 +237,19 @@ def check_kind(
     at = where(path, group)
     target = path if group is None else path / group
     if not target.exists():
-        writer = "roixr.write_cohort" if want == COHORT else "masks.roixr.to_zarr()"
+        writer = _WRITERS.get(want, "masks.roixr.to_zarr()")
         raise StoreNotFoundError(
             f"no zarr store at {at}.",
             fix=f"Check the path, or write one with {writer}.",
             option="store",
         )
+    writers = (
+        "roixr.extract_cohort()"
+        if want == TIMESERIES
+        else "masks.roixr.to_zarr() or roixr.write_cohort()"
+    )
     other = (
-        "Write to a new path."
-        if writing
-        else f"Give {opener} the folder that masks.roixr.to_zarr() or roixr.write_cohort() wrote."
+        "Write to a new path." if writing else f"Give {opener} the folder that {writers} wrote."
     )
     if not target.is_dir() or not is_zarr(target):
         raise ForeignStoreError(
@@ -187,6 +263,8 @@ def check_kind(
             fix="Write to a new path." if writing else "Open it with xarray.open_zarr.",
             option="store",
         )
+    if (want == TIMESERIES) != (kind == TIMESERIES):
+        _wrong_kind(at, kind, want, writing)
     if want == COHORT and kind != COHORT:
         raise StoreKindError(
             f"{at} is a single-subject store ({kind!r}), not a cohort.",

@@ -42,6 +42,7 @@ from roixr.store.format import (
     KIND,
     PROVENANCE,
     SINGLE_KINDS,
+    TIMESERIES,
     check_kind,
     group_attrs,
     store_kind,
@@ -154,11 +155,13 @@ def to_zarr(
             fix="Pass mode='w' to replace it, or choose another path.",
             option="mode",
         )
-    if exists and group is None and store_kind(path) == COHORT:
+    held = store_kind(path) if exists and group is None else None
+    if held in (COHORT, TIMESERIES):
+        what = "cohort store (roixr.write_cohort)" if held == COHORT else (
+            "time-series store (roixr.extract_cohort)")  # fmt: skip
         raise StoreKindError(
-            f"{path} is a cohort store (roixr.write_cohort); replacing it would replace all "
-            "its subjects by one.",
-            fix="Write to another path, or delete the cohort first.",
+            f"{path} is a {what}; replacing it would replace all its subjects by one.",
+            fix="Write to another path, or delete that store first.",
             option="out",
         )
     if exists and target.is_file():
