@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import xarray as xr
 
-from roixr.cohort.status import cohort_status
-from roixr.errors import IncompleteCohortWarning, IncompleteStoreError
+from roixr.cohort.status import cohort_status, left_out
 from roixr.forms import plain_labels
 from roixr.store.format import INCOMPLETE
 
@@ -44,22 +42,14 @@ def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTre
     status = cohort_status(path)
     bad = {n: s for n, s in status.items() if s["status"] != "complete"}
     if bad:
-        names = ", ".join(f"{n} ({s['status']})" for n, s in list(bad.items())[:20])
-        more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
-        problem = (
+        left_out(
             f"the cohort store {path} has {len(bad)} subject(s) that failed or whose write "
-            f"did not finish: {names}{more}."
-        )
-        fix = (
-            "roixr.cohort.cohort_status(store) gives their errors; run roixr.write_cohort "
-            "again to redo them, or remove them with roixr.cohort.drop_subjects."
-        )
-        if strict:
-            raise IncompleteStoreError(problem, fix=fix, option="redo")
-        warnings.warn(
-            f"{problem} {fix} Only the complete subjects are opened.",
-            IncompleteCohortWarning,
-            stacklevel=2,
+            "did not finish",
+            bad,
+            fix="roixr.cohort.cohort_status(store) gives their errors; run roixr.write_cohort "
+            "again to redo them, or remove them with roixr.cohort.drop_subjects.",
+            option="redo",
+            strict=strict,
         )
     nodes = {
         f"/{name}": xr.open_zarr(path, group=name, consolidated=False, chunks={})

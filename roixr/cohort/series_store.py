@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ import zarr
 
 from roixr._version import __version__
 from roixr.cohort.runs import ENTITIES
-from roixr.errors import CohortMismatchError, IncompleteCohortWarning, IncompleteStoreError
+from roixr.cohort.status import left_out
+from roixr.errors import CohortMismatchError, IncompleteStoreError
 from roixr.forms import HEMISPHERES
 from roixr.store.format import (
     COMPLETE,
@@ -394,7 +394,15 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
     bad = {str(names[i]): {"status": run_status(codes[i]), "error": errors.get(str(names[i]))}
            for i in np.flatnonzero(codes != RUN_COMPLETE)}  # fmt: skip
     if bad:
-        _incomplete(path, bad, strict)
+        left_out(
+            f"the time-series store {path} has {len(bad)} run(s) that failed or whose "
+            "extraction did not finish",
+            bad,
+            fix="roixr.cohort.timeseries_status(store) gives their errors; run "
+            "roixr.extract_cohort again to redo them.",
+            option="redo_runs",
+            strict=strict,
+        )
     series = da.from_zarr(_arr(root, SERIES))[:n, : len(rois), :, :n_time]
     if len(keep) < n:
         series = series[keep]
@@ -425,20 +433,3 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
     if bad:
         ds.attrs[INCOMPLETE] = bad
     return ds
-
-
-def _incomplete(path: Path, bad: dict[str, dict[str, Any]], strict: bool) -> None:
-    shown = ", ".join(f"{n} ({s['status']})" for n, s in list(bad.items())[:20])
-    more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
-    problem = (
-        f"the time-series store {path} has {len(bad)} run(s) that failed or whose extraction "
-        f"did not finish: {shown}{more}."
-    )
-    fix = (
-        "roixr.cohort.timeseries_status(store) gives their errors; run roixr.extract_cohort "
-        "again to redo them."
-    )
-    if strict:
-        raise IncompleteStoreError(problem, fix=fix, option="redo_runs")
-    warnings.warn(f"{problem} {fix} Only the complete runs are opened.", IncompleteCohortWarning,
-                  stacklevel=3)  # fmt: skip

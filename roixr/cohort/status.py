@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import zarr
 
-from roixr.errors import OptionError
+from roixr.errors import IncompleteCohortWarning, IncompleteStoreError, OptionError
 from roixr.store.format import ERROR, check_kind, group_attrs, subject_status
 
-__all__ = ["check_cohort", "cohort_status", "drop_subjects", "unfinished"]
+__all__ = [
+    "check_cohort",
+    "cohort_status",
+    "drop_subjects",
+    "left_out",
+    "unfinished",
+]
 
 
 def cohort_status(store: str | os.PathLike) -> dict[str, dict[str, Any]]:
@@ -61,3 +68,21 @@ def drop_subjects(store: str | os.PathLike, names: Iterable[str]) -> None:
 def check_cohort(path: Path, *, opener: str = "roixr.open_cohort", writing: bool = False) -> None:
     """Raise unless ``path`` is a roixr cohort store (:func:`roixr.store.format.check_kind`)."""
     check_kind(path, want="cohort", opener=opener, writing=writing)
+
+
+def left_out(
+    problem: str, bad: dict[str, dict[str, Any]], *, fix: str, option: str, strict: bool
+) -> None:
+    """Say which members of a store (subjects, runs) are not opened, and why: a warning,
+    or with ``strict`` an :class:`~roixr.errors.IncompleteStoreError`.
+
+    ``problem`` begins the message (with their number); the members and their status
+    follow, then ``fix``.
+    """
+    shown = ", ".join(f"{n} ({s['status']})" for n, s in list(bad.items())[:20])
+    more = f" and {len(bad) - 20} more" if len(bad) > 20 else ""
+    text = f"{problem}: {shown}{more}."
+    if strict:
+        raise IncompleteStoreError(text, fix=fix, option=option)
+    warnings.warn(f"{text} {fix} Only the complete ones are opened.", IncompleteCohortWarning,
+                  stacklevel=3)  # fmt: skip
