@@ -259,13 +259,15 @@ def test_equals_nilearn_labels_masker(extracted, tree):
             np.testing.assert_allclose(got, table[:, column], rtol=1e-5)
 
 
-def test_open_timeseries(extracted):
+def test_open_timeseries(extracted, tmp_path):
     store, _, _ = extracted
     with pytest.warns(IncompleteCohortWarning, match="4 run") as record:
         ds = roixr.open_timeseries(store)
     for name in BAD:
         assert name in str(record[0].message)
-    assert set(ds.attrs["roixr_incomplete"]) == set(BAD)
+    assert set(json.loads(ds.attrs["roixr_incomplete"])) == set(BAD)
+    ds.isel(run=[0]).compute().to_netcdf(tmp_path / "one_run.nc")  # netCDF-safe attrs
+    assert xr.open_dataset(tmp_path / "one_run.nc").attrs["stat"] == "mean"
     assert list(ds.run.values) == GOOD  # incomplete runs are left out, not NaN-filled
     ts = ds.roi_timeseries
     assert ts.dims == ("run", "roi", "hemisphere", "time") and ts.dtype == np.float32
@@ -317,19 +319,25 @@ def test_bad_calls(extracted, tree, client, tmp_path):
         roixr.extract_cohort(tree.runs(), store, source="aparc", stat="median", client=client)
     assert (store / "zarr.json").stat().st_mtime_ns == stamp  # refused before anything
     with pytest.raises(OptionError, match="stat must be one of") as info:
-        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", stat="mode", client=client)
+        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", source="aparc", stat="mode",
+                             client=client)  # fmt: skip
     assert info.value.option == "stat"
+    for svg in ({}, {"source": "overlays.svg"}, {"overlay_file": "x.svg", "source": None}):
+        with pytest.raises(OptionError, match="do not have") as info:  # no flatmap: refused
+            roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", client=client, **svg)
+        assert info.value.option == "source" and "source='aparc'" not in info.value.problem
     with pytest.raises(OptionError, match="redo names runs not in the runs table"):
-        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", redo=["nope"], client=client)
+        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", source="aparc", redo=["nope"],
+                             client=client)  # fmt: skip
     with pytest.raises(OptionError, match="missing: \\['bold'"):
         roixr.extract_cohort(tree.runs().drop(columns="bold"), tmp_path / "s.zarr")
     with pytest.raises(OptionError, match="unknown option"):
-        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", colour="red")
+        roixr.extract_cohort(tree.runs(), tmp_path / "s.zarr", source="aparc", colour="red")
     assert not (tmp_path / "s.zarr").exists()
     cohort = tmp_path / "c.zarr"
     roixr.write_cohort({"s": (tree.synth, "fullhead")}, cohort, client=client, rois=["V1"])
     with pytest.raises(StoreKindError, match="cohort store, not a time-series store"):
-        roixr.extract_cohort(tree.runs(), cohort, client=client)
+        roixr.extract_cohort(tree.runs(), cohort, source="aparc", client=client)
     with pytest.raises(StoreKindError, match="cohort store, not a time-series store"):
         roixr.open_timeseries(cohort)
 

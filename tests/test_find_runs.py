@@ -665,3 +665,23 @@ if __name__ == "__main__":
         print(
             f"{len(runs)} runs ({n_files} files, written in {made:.1f} s) indexed in {took:.2f} s"
         )
+
+
+def test_sidecars_and_other_files_are_not_transforms(tmp_path):
+    """fMRIPrep ≥ 23.2 writes a JSON sidecar beside each transform; neither it nor a renamed
+    copy (``.bak``) is ever taken for the registration."""
+    root = fx.fmriprep_like(tmp_path / "fmriprep", sessions=None, spaces=("boldref", TEMPLATE))
+    xfms = sorted(root.rglob("*_xfm.txt")) + sorted(root.rglob("*_xfm.h5"))
+    assert xfms
+    for path in xfms:  # sidecars whose names sort first
+        path.with_name(path.name.split(".")[0] + ".json").write_text("{}")
+    runs = roixr.find_runs(root)
+    assert runs.problem.isna().all()
+    assert all(str(r).endswith((".txt", ".h5")) for r in runs.registration)
+    native = next(p for p in xfms if p.suffix == ".txt" and p.parent.name == "func")
+    native.rename(native.with_suffix(".bak"))
+    runs = roixr.find_runs(root)
+    same = runs[runs.bold.str.startswith(str(native).split("_from-")[0])]
+    broken = same[same.space.isna()]  # the native run; its template run needs no such file
+    assert len(broken) == 1 and broken.registration.isna().all()
+    assert broken.problem.iloc[0].startswith("no registration to T1w for this run")

@@ -158,6 +158,22 @@ def _outcome(future: Any) -> Any:
 
 
 def _options(source: Any, rois: Any, sampler: Any, stat: Any, options: dict) -> dict:
+    svg = isinstance(source, str | os.PathLike) and str(source).lower().endswith(".svg")
+    if source is None or svg or options.get("overlay_file") is not None:
+        svg_file = source if svg else options.get("overlay_file")
+        what = (
+            "No ROI source was given, and the default (the subject's overlays SVG)"
+            if svg_file is None
+            else f"The overlays SVG {str(svg_file)!r}"
+        )
+        raise OptionError(
+            f"{what} places ROIs with a flatmap, which the subjects of a runs table (surfaces "
+            "from fMRIPrep or HCP) do not have.",
+            fix="Pass source= an annotation looked up per subject ('aparc', "
+            "'aparc.a2009s'), label files (.annot, .label, .label.gii, .dlabel.nii) or a "
+            "mapping of vertex sets.",
+            option="source",
+        )
     if not isinstance(stat, str) or stat not in STATS:
         raise OptionError(
             f"stat must be one of {list(STATS)}; got {stat!r}.",

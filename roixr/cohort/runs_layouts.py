@@ -70,6 +70,15 @@ def parse_name(name: str) -> tuple[dict[str, str], str, str] | None:
     return entities, parts[-1], "." + ext
 
 
+TRANSFORM_EXTENSIONS = (".txt", ".h5", ".nii.gz", ".nii")
+"""The transform files fMRIPrep writes (ITK text and HDF5, ITK displacement fields); their
+JSON sidecars and anything else named ``*_xfm.*`` are not transforms."""
+
+
+def _is_transform(suffix: str, ext: str, ents: dict[str, str]) -> bool:
+    return suffix == "xfm" and ext in TRANSFORM_EXTENSIONS and "from" in ents and "to" in ents
+
+
 def natural_key(value: str | None) -> tuple[int, int, str]:
     """Sort None first, then numbers by value ("2" before "10"), then text."""
     if value is None:
@@ -157,7 +166,7 @@ class _Func:
             elif suffix == "boldref" and ext == ".nii.gz":
                 refs = func.boldrefs.setdefault(_key(ents, {"desc"}), {})
                 refs.setdefault(ents.get("desc"), entry.path)
-            elif suffix == "xfm" and "from" in ents and "to" in ents:
+            elif _is_transform(suffix, ext, ents):
                 xfm = (ents["from"], ents["to"], ents.get("desc"))
                 func.xfms.setdefault(_key(ents, _IMAGE_ENTITIES), {}).setdefault(xfm, entry.path)
         return func
@@ -184,7 +193,7 @@ class _Anat:
             elif suffix == "T1w" and ext == ".nii.gz" and ents.get("desc") == "preproc":
                 if "space" not in ents and anat.t1w is None:
                     anat.t1w = entry.path
-            elif suffix == "xfm" and "from" in ents and "to" in ents:
+            elif _is_transform(suffix, ext, ents):
                 anat.xfms.setdefault((ents["from"], ents["to"]), entry.path)
         return anat
 

@@ -19,6 +19,7 @@ longer arrays that readers cut, never a run that looks written.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -343,7 +344,8 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
     Runs that failed or whose extraction did not finish are left out (not NaN-filled: a
     run is in the Dataset only if all its data is), with an
     :class:`~roixr.errors.IncompleteCohortWarning` naming them; the Dataset's
-    ``roixr_incomplete`` attr maps each to its status and error.
+    ``roixr_incomplete`` attr maps each to its status and error (as JSON text: the attrs
+    are netCDF-safe, options left at their default are absent, booleans are 0/1).
 
     Parameters
     ----------
@@ -428,8 +430,22 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
     ds["coverage"].attrs["units"] = "percent of the ROI's vertices inside the run's grid"
     ds["time"].attrs["long_name"] = "volume index"
     prov = attrs.get(PROVENANCE, {})
-    ds.attrs = {**attrs.get(OPTIONS, {}), "roixr_version": attrs.get(VERSION),
-                "created": prov.get("created"), "updated": prov.get("updated")}  # fmt: skip
-    if bad:
-        ds.attrs[INCOMPLETE] = bad
+    ds.attrs = _netcdf_safe({**attrs.get(OPTIONS, {}), "roixr_version": attrs.get(VERSION),
+                             "created": prov.get("created"), "updated": prov.get("updated"),
+                             INCOMPLETE: bad or None})  # fmt: skip
     return ds
+
+
+def _netcdf_safe(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attrs netCDF can store, so ``ds.to_netcdf`` works: None (an option left at its
+    default) dropped, booleans as 0/1, mappings as JSON text."""
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True)
+        out[key] = value
+    return out
