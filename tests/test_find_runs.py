@@ -19,12 +19,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from derivatives import fsaverage5_derivatives, s1_derivatives
 
 import roixr
 from roixr.cohort.runs import COLUMNS, ENTITIES
 from roixr.datasets import fmriprep as fx
 from roixr.datasets import fmriprep_truth as truth
-from roixr.datasets.files import write_gifti
 from roixr.errors import OptionError, OutputExistsError, RoixrError, SubjectNotFoundError
 
 TEMPLATE = truth.TEMPLATE
@@ -414,32 +414,8 @@ def test_s1_derivatives(tmp_path, naming):
     anatomical) as GIfTIs, its fullhead reference as a native run, its transform as the
     ITK registration; the row gives back S1's own transform."""
     s1 = roixr.datasets.pycortex_sample_subject(copy_to=tmp_path / "db")
-    anat, func = (
-        tmp_path / "fmriprep" / "sub-S1" / "anat",
-        tmp_path / "fmriprep" / "sub-S1" / "func",
-    )
-    anat.mkdir(parents=True)
-    func.mkdir(parents=True)
-    white = "white" if naming == "new" else "smoothwm"
-    for hemi, fs in (("L", "lh"), ("R", "rh")):
-        shutil.copy(
-            s1 / "surfaces" / f"wm_{fs}.gii", anat / f"sub-S1_hemi-{hemi}_{white}.surf.gii"
-        )
-        shutil.copy(s1 / "surfaces" / f"pia_{fs}.gii", anat / f"sub-S1_hemi-{hemi}_pial.surf.gii")
-    shutil.copy(s1 / "anatomicals" / "raw.nii.gz", anat / "sub-S1_desc-preproc_T1w.nii.gz")
-    reference = s1 / "transforms" / "fullhead" / "reference.nii.gz"
-    base = func / "sub-S1_task-retinotopy_run-01"
-    shutil.copy(reference, f"{base}_desc-preproc_bold.nii.gz")
-    magnet = roixr.Subject(s1).transform("fullhead").magnet  # S1 scanner RAS → fullhead RAS
-    if naming == "new":
-        shutil.copy(reference, f"{base}_desc-coreg_boldref.nii.gz")
-        fx.write_itk_affine(f"{base}_from-boldref_to-T1w_mode-image_desc-coreg_xfm.txt", magnet)
-    else:
-        shutil.copy(reference, f"{base}_boldref.nii.gz")
-        fx.write_itk_affine(
-            f"{base}_from-T1w_to-scanner_mode-image_xfm.txt", np.linalg.inv(magnet)
-        )
-    runs = roixr.find_runs(tmp_path / "fmriprep")
+    root = s1_derivatives(tmp_path / "fmriprep", s1, naming)
+    runs = roixr.find_runs(root)
     assert len(runs) == 1 and runs.problem.isna().all()
     row = next(runs.itertuples())
     assert (row.subject, row.task, row.run, row.space) == ("S1", "retinotopy", "01", None)
@@ -457,33 +433,9 @@ def test_s1_derivatives(tmp_path, naming):
 def test_fsaverage5_derivatives(tmp_path):
     """nilearn's fsaverage5 as an old-style single-session subject, a T1w-space run on a
     4 mm grid around it: masks of a patch of each hemisphere land on that hemisphere."""
-    from nilearn import datasets
-
-    mesh = datasets.load_fsaverage("fsaverage5")
-    root = tmp_path / "fmriprep"
-    anat = root / "sub-fsavg" / "ses-A" / "anat"
-    func = root / "sub-fsavg" / "ses-A" / "func"
-    anat.mkdir(parents=True)
-    func.mkdir(parents=True)
-    for hemi, part in (("L", "left"), ("R", "right")):
-        for kind, name in (("white_matter", "smoothwm"), ("pial", "pial")):
-            surface = mesh[kind].parts[part]
-            write_gifti(
-                anat / f"sub-fsavg_ses-A_hemi-{hemi}_{name}.surf.gii",
-                surface.coordinates,
-                surface.faces,
-            )
-    grid = truth.snap_grid(mesh["pial"].parts["left"].coordinates, 4.0, 10.0)
-    grid = truth.Grid((2 * grid.shape[0], grid.shape[1], grid.shape[2]), 4.0, grid.origin)
-    series = np.zeros((*grid.shape, 3), dtype=np.float32)
-    base = "sub-fsavg_ses-A_task-rest_run-1_space-T1w"
-    nib.save(nib.Nifti1Image(series, grid.affine), func / f"{base}_desc-preproc_bold.nii.gz")
-    nib.save(nib.Nifti1Image(series[..., 0], grid.affine), func / f"{base}_boldref.nii.gz")
-    nib.save(
-        nib.Nifti1Image(series[..., 0], grid.affine),
-        anat / "sub-fsavg_ses-A_desc-preproc_T1w.nii.gz",
-    )
-    runs = roixr.find_runs(root)
+    tree = fsaverage5_derivatives(tmp_path / "fmriprep")
+    mesh, grid = tree.mesh, tree.grid
+    runs = roixr.find_runs(tree.root)
     assert len(runs) == 1 and runs.problem.isna().all()
     row = next(runs.itertuples())
     assert (row.session, row.run, row.space, row.registration) == ("A", "1", "T1w", "identity")
