@@ -88,11 +88,14 @@ class RoixrAccessor:
         mode: Literal["w-", "w"] = "w-",
         group: str | None = None,
         compute: bool = True,
+        storage_options: dict[str, Any] | None = None,
     ) -> Any:
-        """Masks or an index volume to a zarr store; see :func:`roixr.store.to_zarr`."""
+        """Masks or an index volume to a zarr store, a local folder or an fsspec URL
+        (``s3://...`` with ``storage_options``); see :func:`roixr.store.to_zarr`."""
         import roixr  # zarr is imported only when used
 
-        return roixr.to_zarr(self._obj, store, mode=mode, group=group, compute=compute)
+        return roixr.to_zarr(self._obj, store, mode=mode, group=group, compute=compute,
+                             storage_options=storage_options)  # fmt: skip
 
     # --- time series ------------------------------------------------------------------------
 

@@ -342,7 +342,7 @@ def report(
 # --- stores --------------------------------------------------------------------------------
 
 
-def _store_attrs(store: Path, group: str | None = None) -> dict[str, Any]:
+def _store_attrs(store: Any, group: str | None = None) -> dict[str, Any]:
     """What a store (or a cohort's subject group) records, less its bookkeeping: its
     provenance's entries first, then any other attrs."""
     from roixr.store.format import BOOKKEEPING, PROVENANCE, group_attrs
@@ -353,7 +353,7 @@ def _store_attrs(store: Path, group: str | None = None) -> dict[str, Any]:
     return out
 
 
-def subject_status(store: Path) -> dict[str, dict[str, Any]]:
+def subject_status(store: Any) -> dict[str, dict[str, Any]]:
     """Each subject of a cohort store: ``{"status": "complete" | "failed" | "unfinished",
     "detail": error text or None}``.
 
@@ -374,13 +374,15 @@ def report_store(
     *,
     subject: Any = None,
     slices: int = 12,
+    storage_options: dict[str, Any] | None = None,
 ) -> Path:
     """Write the HTML report of a zarr store of masks, or of a cohort store.
 
     Parameters
     ----------
-    store : path-like
-        A store written by :func:`roixr.to_zarr` or :func:`roixr.write_cohort`.
+    store : path-like or str
+        A store written by :func:`roixr.to_zarr` or :func:`roixr.write_cohort`: its folder,
+        or its fsspec URL (``s3://bucket/masks.zarr``).
     out : path-like
         A folder (created if missing, in an existing folder): the report is
         ``out/index.html`` (for a cohort, the index page, with one
@@ -391,6 +393,8 @@ def report_store(
         subjects are looked up by the name in their masks' attrs (a subject folder's name
         in ``ROIXR_FILESTORE`` or pycortex's filestore); without it, no background.
     slices : int, default 12
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint).
 
     Returns
     -------
@@ -409,9 +413,10 @@ def report_store(
     from roixr.plot import require_matplotlib
     from roixr.store import open_roi_masks
     from roixr.store.format import COHORT, store_kind
+    from roixr.store.location import as_location
 
     require_matplotlib()
-    path = Path(store)
+    path = as_location(store, storage_options)
     target = Path(out)
     as_file = target.suffix == ".html"
     _check_out(target)
@@ -445,7 +450,7 @@ def report_store(
     return _write(index, _page(f"Cohort {path.name}", _index_body(path, status)))
 
 
-def _index_body(path: Path, status: dict[str, dict[str, Any]]) -> str:
+def _index_body(path: Any, status: dict[str, dict[str, Any]]) -> str:
     counts = {s: sum(1 for i in status.values() if i["status"] == s)
               for s in ("complete", "failed", "unfinished")}  # fmt: skip
     rows = []

@@ -30,7 +30,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -44,6 +43,7 @@ from roixr.errors import CohortError, OptionError, OutputPathError, RoixrError
 from roixr.io.subject import Subject
 from roixr.masks import roi_masks
 from roixr.store.format import MASKS_GROUP, RUN_COMPLETE, RUN_FAILED, is_complete
+from roixr.store.location import Location, StoreLike, as_location, check_shared
 from roixr.store.single import open_roi_masks, to_zarr
 from roixr.timeseries import open_nifti, roi_timeseries
 from roixr.timeseries.reduction import STATS
@@ -56,8 +56,9 @@ FLUSH_SECONDS = 1.0  # the client records results at most this often (and at the
 # --- the tasks ----------------------------------------------------------------------------
 
 
-def _masks_task(store: str, group: str, anatomy: Anatomy, reference: str, registration: str,
-                source: Any, options: dict[str, Any], again: bool) -> tuple | str:  # fmt: skip
+def _masks_task(store: str | Location, group: str, anatomy: Anatomy, reference: str,
+                registration: str, source: Any, options: dict[str, Any],
+                again: bool) -> tuple | str:  # fmt: skip
     """One (subject, grid, registration): its masks sampled and written to ``group``, or
     reused if complete there. Returns (ROI names, coverage) or the error as text."""
     try:
@@ -79,7 +80,7 @@ def _masks_task(store: str, group: str, anatomy: Anatomy, reference: str, regist
     return names, cover
 
 
-def _series_task(store: str, index: int, bold: str, group: str, rows: list[int],
+def _series_task(store: str | Location, index: int, bold: str, group: str, rows: list[int],
                  stat: str) -> tuple[str | None, float | None]:  # fmt: skip
     """One run: its ROI time series written into its own chunk. Returns (error or None,
     repetition time or None)."""
@@ -199,7 +200,7 @@ def _failure(failed: dict[str, str], total: int) -> CohortError:
 
 def extract_cohort(
     runs: Any,
-    store: str | os.PathLike,
+    store: StoreLike,
     *,
     source: Any = None,
     rois: str | Iterable[str] | None = None,
@@ -208,6 +209,7 @@ def extract_cohort(
     client: Any = None,
     progress: bool = False,
     redo: bool | str | Iterable[str] = False,
+    storage_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[str]:
     """Extract the ROI time series of a cohort's runs on a dask cluster, into one zarr store.
@@ -234,8 +236,10 @@ def extract_cohort(
         ``"identity"``), ``white_L``, ``white_R``, ``pial_L``, ``pial_R`` (surfaces in the
         anatomical scanner RAS), ``freesurfer`` (the subject's FreeSurfer directory, or
         None), ``t1w`` and ``problem`` (None, or why the run cannot be processed).
-    store : path-like
-        The store's folder (created if missing; its parent must exist).
+    store : path-like or str
+        The store's folder (created if missing; its parent must exist), or an fsspec URL
+        (``s3://bucket/series.zarr``; the bucket must exist), which the workers write to
+        themselves (not ``memory://`` with workers in other processes).
     source : optional
         The ROIs: what :func:`roixr.roi_masks` takes, or an annotation name (``"aparc"``,
         ``"aparc.a2009s"``) looked up in each subject's FreeSurfer ``label/`` folder.
@@ -250,6 +254,9 @@ def extract_cohort(
         Show progress bars on stderr.
     redo : bool, str or list of str
         Extract these runs (True: all of ``runs``) again even if complete, masks included.
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint), passed to
+        the workers too.
     **options
         The other options of :func:`roixr.roi_masks` (``threshold``, ``allow_overlap``,
         ``fail_for_missing_rois``, ``exclude_empty_rois``, ``chunks``, ...).
@@ -271,14 +278,20 @@ def extract_cohort(
     """
     rows = read_runs(runs)
     wanted = _options(source, rois, sampler, stat, options)
-    path = Path(store).absolute()
-    if not path.parent.is_dir():
-        raise OutputPathError(
-            f"the folder {path.parent} for the store {path.name!r} does not exist; create it "
-            "first (roixr does not create parent folders)."
-        )
-    if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{path} is a file; give extract_cohort a folder for the store.")
+    loc = as_location(store, storage_options)
+    if loc.path is not None:
+        path = loc.path.absolute()
+        loc = as_location(path)
+        if not path.parent.is_dir():
+            raise OutputPathError(
+                f"the folder {path.parent} for the store {path.name!r} does not exist; create "
+                "it first (roixr does not create parent folders)."
+            )
+    check_shared(loc, client, "extract_cohort")
+    loc.check_writable("the store")
+    if loc.isfile():
+        raise OutputPathError(f"{loc} is a file; give extract_cohort a folder for the store.")
+    target: str | Location = str(loc) if loc.local else loc  # what the tasks are given
     names = {r.name for r in rows}
     again = names if redo is True else {redo} if isinstance(redo, str) else set(redo or ())
     if again - names:
@@ -286,7 +299,7 @@ def extract_cohort(
             f"redo names runs not in the runs table: {sorted(again - names)[:10]}; runs are "
             f"named like {sorted(names)[0]!r}."
         )
-    ts = SeriesStore(path, wanted)
+    ts = SeriesStore(loc, wanted)
     known = ts.index()
     todo = [r for r in rows if r.name in again or r.name not in known
             or ts.status[known[r.name]] != RUN_COMPLETE]  # fmt: skip
@@ -306,7 +319,7 @@ def extract_cohort(
         masks: dict[str, Any] = {}
         bar = _Progress("masks", len(groups), progress)
         mask_calls = (
-            (g, _masks_task, (str(path), g, rs[0].anatomy, rs[0].reference, rs[0].registration,
+            (g, _masks_task, (target, g, rs[0].anatomy, rs[0].reference, rs[0].registration,
                               source, mask_options, any(r.name in again for r in rs)))
             for g, rs in groups.items()
         )  # fmt: skip
@@ -330,7 +343,7 @@ def extract_cohort(
         index = ts.index()
         work = [r for r in todo if r.name not in failed]
         run_calls = (
-            (r.name, _series_task, (str(path), index[r.name], str(r.bold), r.group,
+            (r.name, _series_task, (target, index[r.name], str(r.bold), r.group,
                                     [rows_of[n] for n in masks[r.group][0]], wanted["stat"]))
             for r in work
         )  # fmt: skip

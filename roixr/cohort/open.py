@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
 from roixr.cohort.status import cohort_status, left_out
 from roixr.forms import plain_labels
-from roixr.store.format import INCOMPLETE
+from roixr.store.format import INCOMPLETE, data_group, group_attrs
+from roixr.store.location import Location, StoreLike, as_location
 
 __all__ = ["open_cohort"]
 
 
-def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTree:
+def open_cohort(
+    store: StoreLike, *, strict: bool = False, storage_options: dict[str, Any] | None = None
+) -> xr.DataTree:
     """Open a cohort store lazily: its complete subjects.
 
     Subjects that failed or whose write did not finish are left out, with an
@@ -23,9 +25,12 @@ def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTre
 
     Parameters
     ----------
-    store : path-like
+    store : path-like or str
+        The store's folder, or its fsspec URL (``s3://bucket/cohort.zarr``).
     strict : bool
         Raise instead of leaving out subjects that failed or did not finish.
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint).
 
     Raises
     ------
@@ -38,7 +43,7 @@ def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTre
     IncompleteStoreError
         With ``strict``, naming the subjects that failed or did not finish.
     """
-    path = Path(store)
+    path = as_location(store, storage_options)
     status = cohort_status(path)
     bad = {n: s for n, s in status.items() if s["status"] != "complete"}
     if bad:
@@ -51,8 +56,9 @@ def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTre
             option="redo",
             strict=strict,
         )
+    zstore = path.zarr_store(read_only=True)
     nodes = {
-        f"/{name}": xr.open_zarr(path, group=name, consolidated=False, chunks={})
+        f"/{name}": xr.open_zarr(zstore, group=_data(path, name), consolidated=False, chunks={})
         for name, s in status.items()
         if s["status"] == "complete"
     }
@@ -62,3 +68,12 @@ def open_cohort(store: str | os.PathLike, *, strict: bool = False) -> xr.DataTre
     if bad:
         tree.attrs[INCOMPLETE] = bad
     return tree
+
+
+def _data(path: Location, name: str) -> str | None:
+    """A subject's data group: its own group, or the one it points to where it was replaced
+    on object storage (``to_zarr(masks, store, group=name, mode="w")``; local disk swaps
+    folders instead, and ``write_cohort`` writes a subject's group anew)."""
+    if path.local:
+        return name
+    return data_group(group_attrs(path, name), name)

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -50,8 +48,10 @@ from roixr.store.format import (
     TIMESERIES,
     VERSION,
     check_kind,
+    group_attrs,
     run_status,
 )
+from roixr.store.location import Location, StoreLike, as_location
 
 __all__ = [
     "ENTITIES",
@@ -124,8 +124,8 @@ class SeriesStore:
 
     Parameters
     ----------
-    path : path-like
-        The store's folder (its parent must exist).
+    path : path-like, str or Location
+        The store's folder (its parent must exist), or its URL.
     options : dict
         The options the runs are extracted with; recorded in a new store, compared with
         an existing store's.
@@ -138,11 +138,11 @@ class SeriesStore:
         If the store was written with other options.
     """
 
-    def __init__(self, path: str | os.PathLike, options: dict[str, Any]) -> None:
-        self.path = Path(path)
-        if self.path.exists() and any(self.path.iterdir()):
+    def __init__(self, path: StoreLike, options: dict[str, Any]) -> None:
+        self.path = as_location(path)
+        if not self.path.is_empty():
             check_kind(self.path, want=TIMESERIES, opener="roixr.extract_cohort", writing=True)
-            stored = _attrs(zarr.open_group(str(self.path), mode="r")).get(OPTIONS)
+            stored = group_attrs(self.path).get(OPTIONS)
             if stored is not None and stored != options:
                 diff = [
                     f"{k}={options.get(k)!r} (the store has {stored.get(k)!r})"
@@ -159,7 +159,8 @@ class SeriesStore:
         made = {"created": _now(), "roixr_version": __version__}
         new: dict[str, Any] = {KIND: TIMESERIES, COMPLETE: False, OPTIONS: options,
                                VERSION: __version__, PROVENANCE: made, ERRORS: {}}  # fmt: skip
-        self.root = zarr.open_group(str(self.path), mode="a", zarr_format=3, attributes=new)
+        self.root = zarr.open_group(self.path.zarr_store(), mode="a", zarr_format=3,
+                                    attributes=new)  # fmt: skip
         root = self.root
         n = _arr(root, RUN_STATUS).shape[0] if RUN_STATUS in root else 0
         self.names: list[str] = [str(v) for v in _read(root, "run", n)] if n else []
@@ -293,13 +294,13 @@ class SeriesStore:
         return done
 
 
-def write_run(store: str, index: int, rois: Sequence[int], values: np.ndarray) -> None:
+def write_run(store: str | Location, index: int, rois: Sequence[int], values: np.ndarray) -> None:
     """Write one run's ``(roi, hemisphere, time)`` values into its own chunks: the rows
     ``rois`` of the store's ROI axis, NaN elsewhere and past the run's end.
 
     Called by the run's task on a worker; it writes no other run's chunk and no metadata.
     """
-    arr = zarr.open_array(store, path=SERIES, mode="r+")
+    arr = zarr.open_array(as_location(store).zarr_store(), path=SERIES, mode="r+")
     _, n_roi, n_hemi, n_time = arr.shape
     block = np.full((n_roi, n_hemi, n_time), np.nan, np.float32)
     block[np.asarray(rois, dtype=int), :, : values.shape[-1]] = values
@@ -309,18 +310,23 @@ def write_run(store: str, index: int, rois: Sequence[int], values: np.ndarray) -
 # --- reading ---------------------------------------------------------------------------------
 
 
-def timeseries_status(store: str | os.PathLike) -> dict[str, dict[str, Any]]:
+def timeseries_status(
+    store: StoreLike, *, storage_options: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Each run of a time-series store: ``{"status": "complete" | "failed" | "unfinished",
     "error": text or None}``, in the store's order.
+
+    ``store`` is a path or an fsspec URL (with ``storage_options``, as
+    :func:`roixr.extract_cohort`).
 
     Raises
     ------
     StoreNotFoundError, ForeignStoreError, StoreKindError
         For a path that is not a time-series store.
     """
-    path = Path(store)
+    path = as_location(store, storage_options)
     check_kind(path, want=TIMESERIES, opener="roixr.open_timeseries")
-    root = zarr.open_group(str(path), mode="r")
+    root = zarr.open_group(path.zarr_store(read_only=True), mode="r")
     if RUN_STATUS not in root:
         return {}
     codes = _read(root, RUN_STATUS)
@@ -338,7 +344,9 @@ def _text(arr: zarr.Array, n: int) -> np.ndarray:
     return np.asarray(arr[:n]).astype(object).astype(str)
 
 
-def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dataset:
+def open_timeseries(
+    store: StoreLike, *, strict: bool = False, storage_options: dict[str, Any] | None = None
+) -> xr.Dataset:
     """Open a time-series store (:func:`roixr.extract_cohort`) lazily, its complete runs.
 
     Runs that failed or whose extraction did not finish are left out (not NaN-filled: a
@@ -349,9 +357,12 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
 
     Parameters
     ----------
-    store : path-like
+    store : path-like or str
+        The store's folder, or its fsspec URL (``s3://bucket/series.zarr``).
     strict : bool
         Raise instead of leaving out runs that failed or did not finish.
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint).
 
     Returns
     -------
@@ -375,9 +386,9 @@ def open_timeseries(store: str | os.PathLike, *, strict: bool = False) -> xr.Dat
     IncompleteStoreError
         With ``strict``, naming the runs that failed or did not finish.
     """
-    path = Path(store)
+    path = as_location(store, storage_options)
     check_kind(path, want=TIMESERIES, opener="roixr.open_timeseries")
-    root = zarr.open_group(str(path), mode="r")
+    root = zarr.open_group(path.zarr_store(read_only=True), mode="r")
     attrs = _attrs(root)
     if RUN_STATUS not in root:
         raise IncompleteStoreError(

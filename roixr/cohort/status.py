@@ -3,17 +3,16 @@ removing subjects. The keys it reads are those of :mod:`roixr.store.format`."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import zarr
 
 from roixr.errors import IncompleteCohortWarning, IncompleteStoreError, OptionError
 from roixr.store.format import ERROR, check_kind, group_attrs, subject_status
+from roixr.store.location import StoreLike, as_location
 
 __all__ = [
     "check_cohort",
@@ -24,15 +23,19 @@ __all__ = [
 ]
 
 
-def cohort_status(store: str | os.PathLike) -> dict[str, dict[str, Any]]:
+def cohort_status(
+    store: StoreLike, *, storage_options: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Each subject of a cohort store: ``{"status": "complete" | "failed" | "unfinished",
     "error": text or None}``, sorted by name.
 
-    Raises the errors of :func:`open_cohort` for a path that is not a cohort store.
+    ``store`` is a path or an fsspec URL (with ``storage_options``, as
+    :func:`roixr.write_cohort`). Raises the errors of :func:`open_cohort` for a path that is
+    not a cohort store.
     """
-    path = Path(store)
+    path = as_location(store, storage_options)
     check_cohort(path)
-    root = zarr.open_group(str(path), mode="r")
+    root = zarr.open_group(path.zarr_store(read_only=True), mode="r")
     out = {}
     for name in sorted(n for n, _ in root.groups()):
         attrs = group_attrs(path, name)
@@ -40,20 +43,24 @@ def cohort_status(store: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return out
 
 
-def unfinished(store: str | os.PathLike) -> list[str]:
+def unfinished(store: StoreLike, *, storage_options: dict[str, Any] | None = None) -> list[str]:
     """Subject groups of a cohort store whose write did not finish (failed ones included)."""
-    return [n for n, s in cohort_status(store).items() if s["status"] != "complete"]
+    status = cohort_status(store, storage_options=storage_options)
+    return [n for n, s in status.items() if s["status"] != "complete"]
 
 
-def drop_subjects(store: str | os.PathLike, names: Iterable[str]) -> None:
-    """Remove subjects (complete, failed or unfinished) from a cohort store.
+def drop_subjects(
+    store: StoreLike, names: Iterable[str], *, storage_options: dict[str, Any] | None = None
+) -> None:
+    """Remove subjects (complete, failed or unfinished) from a cohort store (a path, or a
+    URL with ``storage_options``).
 
     Raises
     ------
     OptionError
         Naming subjects the store does not hold (nothing is removed).
     """
-    path = Path(store)
+    path = as_location(store, storage_options)
     held = cohort_status(path)
     names = [names] if isinstance(names, str) else list(names)
     missing = sorted(set(names) - set(held))
@@ -62,10 +69,15 @@ def drop_subjects(store: str | os.PathLike, names: Iterable[str]) -> None:
             f"the cohort store {path} holds no subject(s) {missing}; it holds {sorted(held)}"
         )
     for name in names:
-        shutil.rmtree(path / name)
+        if path.path is not None:
+            shutil.rmtree(path.path / name)
+        else:
+            path.remove(name)
 
 
-def check_cohort(path: Path, *, opener: str = "roixr.open_cohort", writing: bool = False) -> None:
+def check_cohort(
+    path: StoreLike, *, opener: str = "roixr.open_cohort", writing: bool = False
+) -> None:
     """Raise unless ``path`` is a roixr cohort store (:func:`roixr.store.format.check_kind`)."""
     check_kind(path, want="cohort", opener=opener, writing=writing)
 

@@ -3,11 +3,9 @@ complete only after its data, failures recorded in the store, re-runs redo what 
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import zarr
@@ -43,37 +41,40 @@ from roixr.store.format import (
     group_attrs,
     is_complete,
 )
+from roixr.store.location import Location, StoreLike, as_location, check_shared
 from roixr.store.single import to_zarr
 
 __all__ = ["write_cohort"]
 
 
-def _open_root(path: Path, options: dict[str, Any]) -> None:
+def _open_root(loc: Location, options: dict[str, Any]) -> None:
     """Create the cohort root, or check that an existing one is a cohort of these options."""
-    if path.exists() and not path.is_dir():
-        raise StoreError(f"{path} is a file; give write_cohort a folder for the cohort store")
-    if not path.parent.is_dir():
+    path = loc.path
+    if (path.exists() and not path.is_dir()) if path is not None else loc.isfile():
+        raise StoreError(f"{loc} is a file; give write_cohort a folder for the cohort store")
+    if path is not None and not path.parent.is_dir():
         raise OutputPathError(
             f"the folder {path.parent} for the cohort store {path.name!r} does not exist; "
             "create it first."
         )
-    if path.exists() and any(path.iterdir()):
-        check_cohort(path, opener="roixr.write_cohort", writing=True)
-        stored = group_attrs(path).get(OPTIONS)
+    loc.check_writable("the cohort store")
+    if not loc.is_empty():
+        check_cohort(loc, opener="roixr.write_cohort", writing=True)
+        stored = group_attrs(loc).get(OPTIONS)
         if stored is not None:
             diff = differences(stored, options)
             if diff:
                 raise CohortMismatchError(
-                    f"the cohort store {path} was written with other options; a cohort never "
+                    f"the cohort store {loc} was written with other options; a cohort never "
                     f"mixes them. Different here: {'; '.join(diff)}. Pass the store's options, "
                     "or write these subjects to another store."
                 )
-    root = zarr.open_group(str(path), mode="a", zarr_format=3)
+    root = zarr.open_group(loc.zarr_store(), mode="a", zarr_format=3)
     if OPTIONS not in root.attrs:
         root.attrs.update({KIND: COHORT, OPTIONS: options, VERSION: __version__})
 
 
-def _write_subject(name: str, subject, xfm, store: str, options: dict) -> str | None:
+def _write_subject(name: str, subject, xfm, store: str | Location, options: dict) -> str | None:
     """One subject, start to finish, inside one worker task: read, sample, write, mark.
 
     The chunks are computed one after another (the synchronous scheduler), so a worker's
@@ -85,27 +86,32 @@ def _write_subject(name: str, subject, xfm, store: str, options: dict) -> str | 
     try:
         with dask.config.set(scheduler="sync"):
             masks = roi_masks(subject, xfm, **options)
-            shutil.rmtree(Path(store) / name, ignore_errors=True)  # its placeholder
-            to_zarr(masks, store, mode="w", group=name)
+            loc = as_location(store)
+            loc.remove(name)  # its placeholder
+            to_zarr(masks, loc, mode="w", group=name)
     except RoixrError as err:  # bad input: report it as text (no exception pickling)
         return f"{type(err).__name__}: {err}"
     return None
 
 
-def _mark(path: Path, name: str, **attrs: Any) -> None:
+def _mark(loc: Location, name: str, **attrs: Any) -> None:
     """Replace a subject's group by an empty one with these attrs (pending or failed)."""
-    shutil.rmtree(path / name, ignore_errors=True)
-    group = zarr.open_group(str(path), path=name, mode="w", zarr_format=3)
+    if loc.path is not None:
+        shutil.rmtree(loc.path / name, ignore_errors=True)
+    else:
+        loc.remove(name)
+    group = zarr.open_group(loc.zarr_store(), path=name, mode="w", zarr_format=3)
     group.attrs.update({COMPLETE: False, **attrs})
 
 
 def write_cohort(
     subjects: Mapping[str, tuple[SubjectLike, Any]],
-    store: str | os.PathLike,
+    store: StoreLike,
     *,
     client=None,
     progress: bool = False,
     redo: bool | Iterable[str] = False,
+    storage_options: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[str]:
     """Compute a cohort's masks on a dask cluster and write them to one zarr store.
@@ -128,8 +134,11 @@ def write_cohort(
     subjects : mapping
         ``{name: (subject, xfm)}`` or ``{name: (subject, xfm, source)}``, as
         :func:`cohort_masks` takes them.
-    store : path-like
-        The store's folder (created if missing; its parent must exist).
+    store : path-like or str
+        The store's folder (created if missing; its parent must exist), or an fsspec URL
+        (``s3://bucket/cohort.zarr``; the bucket must exist). The workers write their
+        subjects' groups there themselves, so a URL must be reachable from them (not
+        ``memory://`` with workers in other processes).
     client : distributed.Client, optional
         The cluster to use; by default a ``LocalCluster`` of two worker processes is
         started and closed (a script doing so needs an ``if __name__ == "__main__":``
@@ -138,6 +147,9 @@ def write_cohort(
         Show a progress bar.
     redo : bool or list of str
         Rewrite these subjects (True: all given) even if complete.
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint), passed to
+        the workers too.
     **options
         Passed to :func:`roixr.roi_masks`.
 
@@ -154,7 +166,8 @@ def write_cohort(
         If some subjects failed; the others are written and marked complete.
     """
     check_subjects(subjects)
-    path = Path(store)
+    path = as_location(store, storage_options)
+    check_shared(path, client, "write_cohort")
     options = per_subject(subjects, options)
     wanted = cohort_options(options)
     _open_root(path, wanted)
@@ -174,8 +187,9 @@ def write_cohort(
             value = subjects[name]
             own = subject_options(value, options)
             key = f"roixr-write-{name}-{uuid.uuid4().hex}"
+            target = str(path) if path.local else path  # a URL goes with its options
             futures[name] = cl.submit(
-                _write_subject, name, value[0], value[1], str(path), own, key=key, pure=False
+                _write_subject, name, value[0], value[1], target, own, key=key, pure=False
             )
         if progress:
             from distributed import progress as show

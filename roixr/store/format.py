@@ -20,7 +20,14 @@ Keys of a store's (or a cohort subject's) group attributes:
 ``roixr_error``      a failed cohort subject's error, as text
 ``roixr_errors``     a time-series store's failed runs: ``{run: error text}`` (at its root)
 ``roixr_cohort``     the mark of a cohort written by roixr < 0.2 (read, never written)
+``roixr_data``       a store replaced on object storage (``mode="w"``, no rename there): the
+                     group under this one that holds its data, written last with
+                     ``roixr_complete`` (the pointer; absent: the data is in this group)
 ==================== ======================================================================
+
+A store's place is a :class:`~roixr.store.location.Location`: a local folder or an fsspec
+URL. Every check here goes through it (and zarr's store for it), never through
+:mod:`pathlib` directly, so it reads the same on disk and on object storage.
 
 ``open_cohort`` gives its DataTree a ``roixr_incomplete`` attr (not stored), and
 ``open_timeseries`` its Dataset one.
@@ -45,7 +52,6 @@ so opening 10,000 runs reads a few small arrays, never one group per run:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -59,11 +65,13 @@ from roixr.errors import (
     StoreNotFoundError,
 )
 from roixr.forms import INDEX_NAME, MASKS_NAME
+from roixr.store.location import Location, StoreLike, as_location, join
 
 __all__ = [
     "BOOKKEEPING",
     "COHORT",
     "COMPLETE",
+    "DATA",
     "ERROR",
     "ERRORS",
     "INCOMPLETE",
@@ -81,6 +89,7 @@ __all__ = [
     "TIMESERIES",
     "VERSION",
     "check_kind",
+    "data_group",
     "group_attrs",
     "is_complete",
     "is_zarr",
@@ -100,7 +109,8 @@ ERROR = "roixr_error"
 ERRORS = "roixr_errors"
 LEGACY_COHORT = "roixr_cohort"
 INCOMPLETE = "roixr_incomplete"
-BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, ERRORS, LEGACY_COHORT)
+DATA = "roixr_data"
+BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, ERRORS, LEGACY_COHORT, DATA)
 """Keys that record the store's state rather than what its data is."""
 
 COHORT = "cohort"
@@ -125,41 +135,56 @@ _RUN_STATUS: dict[int, Status] = {
 }
 
 
-def where(path: Path, group: str | None) -> str:
+def where(path: StoreLike, group: str | None) -> str:
     """A store or one of its groups, as messages name it."""
     return f"{path}" if group is None else f"{path} (group {group!r})"
 
 
-def is_zarr(path: Path) -> bool:
-    """Whether ``path`` is a zarr store or group (its metadata file is there)."""
-    return any((path / f).is_file() for f in ("zarr.json", ".zgroup", ".zarray"))
+def is_zarr(path: Path | Location, key: str = "") -> bool:
+    """Whether ``path`` (or its key ``key``) is a zarr store or group (its metadata file is
+    there)."""
+    loc = as_location(path)
+    return any(loc.isfile(join(key, f)) for f in ("zarr.json", ".zgroup", ".zarray"))
 
 
-def group_attrs(path: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
+def group_attrs(path: StoreLike, group: str | None = None) -> dict[str, Any]:
     """The attributes of a store's group ({} where there is no readable group)."""
+    loc = as_location(path)
     try:
-        g = zarr.open_group(str(path), path=group or "", mode="r")
+        g = zarr.open_group(loc.zarr_store(read_only=True), path=group or "", mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
         return {}
     return dict(g.attrs)
 
 
-def store_kind(path: str | os.PathLike, group: str | None = None) -> str | None:
+def data_group(attrs: dict[str, Any], group: str | None) -> str | None:
+    """The group that holds a single store's data, from its attributes: the one its
+    ``roixr_data`` pointer names (a store replaced on object storage), else ``group``."""
+    pointer = attrs.get(DATA)
+    return join(group, str(pointer)) if pointer else group
+
+
+def store_kind(path: StoreLike, group: str | None = None) -> str | None:
     """``"roi_masks"``, ``"roi_index"``, ``"cohort"``, or None (not written by roixr)."""
-    attrs = group_attrs(path, group)
+    loc = as_location(path)
+    attrs = group_attrs(loc, group)
     if KIND in attrs:
         return str(attrs[KIND])
     if attrs.get(LEGACY_COHORT):  # written by roixr < 0.2
         return COHORT
     if COMPLETE in attrs:
-        target = Path(path) if group is None else Path(path) / group
-        return next((v for v in SINGLE_KINDS if (target / v).is_dir()), SINGLE_KINDS[0])
+        held = (v for v in SINGLE_KINDS if loc.isdir(join(group, v)))
+        return next(held, SINGLE_KINDS[0])
     return None
 
 
-def is_complete(store: str | os.PathLike, group: str | None = None) -> bool:
-    """Whether the store (or one of its groups) was completely written."""
-    return bool(group_attrs(store, group).get(COMPLETE, False))
+def is_complete(
+    store: StoreLike, group: str | None = None, *, storage_options: dict[str, Any] | None = None
+) -> bool:
+    """Whether the store (or one of its groups) was completely written; ``store`` is a path
+    or an fsspec URL (with ``storage_options``)."""
+    loc = as_location(store, storage_options)
+    return bool(group_attrs(loc, group).get(COMPLETE, False))
 
 
 def subject_status(attrs: dict[str, Any]) -> Status:
@@ -174,15 +199,15 @@ def run_status(code: int) -> Status:
     return _RUN_STATUS.get(int(code), "unfinished")
 
 
-def _chunks_written(target: Path, name: str) -> tuple[int, int] | None:
-    """(chunk files on disk, chunks expected) of a variable, or None if unknown."""
+def _chunks_written(loc: Location, key: str | None, name: str) -> tuple[int, int] | None:
+    """(chunk files (objects) stored, chunks expected) of a variable, or None if unknown."""
     try:
-        arr = zarr.open_array(str(target / name), mode="r")
+        store = loc.zarr_store(read_only=True)
+        arr = zarr.open_array(store, path=join(key, name), mode="r")
         expected = int(np.prod(arr.cdata_shape))
     except Exception:  # metadata itself unfinished
         return None
-    found = sum(1 for p in (target / name / "c").rglob("*") if p.is_file())
-    return found, expected
+    return loc.count_files(join(key, name, "c")), expected
 
 
 _WRITERS = {COHORT: "roixr.write_cohort", TIMESERIES: "roixr.extract_cohort"}
@@ -206,7 +231,7 @@ def _wrong_kind(at: str, kind: str, want: str, writing: bool) -> None:
 
 
 def check_kind(
-    path: Path,
+    path: StoreLike,
     group: str | None = None,
     *,
     want: Literal["single", "cohort", "timeseries"],
@@ -218,7 +243,8 @@ def check_kind(
     Parameters
     ----------
     path, group
-        The store and, optionally, a group in it.
+        The store (a local path, a URL or a :class:`~roixr.store.location.Location`) and,
+        optionally, a group in it.
     want : {"single", "cohort", "timeseries"}
         A single store of masks or an index volume (which must also be complete), a
         cohort, or a time-series store (:func:`roixr.extract_cohort`).
@@ -234,9 +260,10 @@ def check_kind(
     StoreNotFoundError, ForeignStoreError, StoreKindError, IncompleteStoreError
         Each naming the path and what to do.
     """
-    at = where(path, group)
-    target = path if group is None else path / group
-    if not target.exists():
+    loc = as_location(path)
+    at = where(loc, group)
+    key = group or ""
+    if not loc.exists(key):
         writer = _WRITERS.get(want, "masks.roixr.to_zarr()")
         raise StoreNotFoundError(
             f"no zarr store at {at}.",
@@ -251,11 +278,11 @@ def check_kind(
     other = (
         "Write to a new path." if writing else f"Give {opener} the folder that {writers} wrote."
     )
-    if not target.is_dir() or not is_zarr(target):
+    if not loc.isdir(key) or not is_zarr(loc, key):
         raise ForeignStoreError(
             f"{at} is not a zarr store (no zarr.json in it).", fix=other, option="store"
         )
-    kind = store_kind(path, group)
+    kind = store_kind(loc, group)
     if kind is None:
         raise ForeignStoreError(
             f"{at} is a zarr store that roixr did not write (it has no {KIND} attribute), so "
@@ -280,10 +307,11 @@ def check_kind(
             f"{opener}(store, group='<subject>').",
             option="store",
         )
-    if want == "single" and not is_complete(path, group):
-        written = _chunks_written(target, kind)
+    if want == "single" and not is_complete(loc, group):
+        written = _chunks_written(loc, data_group(group_attrs(loc, group), group), kind)
         detail = (
-            f"{written[0]} of its {written[1]} chunks of {kind!r} are on disk"
+            f"{written[0]} of its {written[1]} chunks of {kind!r} are "
+            + ("on disk" if loc.local else "stored")
             if written
             else f"the metadata of {kind!r} is incomplete"
         )

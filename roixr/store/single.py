@@ -1,16 +1,25 @@
 """Single zarr stores of ROI masks (and index volumes) that know what they hold.
 
-A store is a zarr 3 group on disk holding the DataArray as one variable (``roi_masks`` or
-``roi_index``), zstd-compressed, with every coord and attr. The group's attributes (the
+A store is a zarr 3 group, on disk or on object storage (an fsspec URL), holding the
+DataArray as one variable (``roi_masks`` or ``roi_index``), zstd-compressed, with every
+coord and attr. The group's attributes (the
 format, :mod:`roixr.store.format`) record what the store is, what made it (subject,
 transform, sampler, ROIs and their source, options, roixr version, time) and whether its
 write finished (set only after all data is written). Opening tells apart a path that is not
 a zarr store, a zarr store roixr did not write, a cohort opened as a single store, and an
 interrupted write.
 
-Replacing an existing store (``mode="w"``) writes the new data to a temporary sibling
-folder and swaps it in only when complete, so the old store stays intact until then and a
-store can be rewritten from data read lazily from itself.
+Replacing an existing store (``mode="w"``) never leaves the old store broken before the new
+one is complete, so a store can be rewritten from data read lazily from itself:
+
+- on local disk the new data goes to a temporary sibling folder, which is swapped in with
+  :func:`os.replace` once complete;
+- on object storage (no rename there) the new data goes to a new group under the store,
+  ``<store>/roixr-data-<id>``; once it is complete, one small object is written: the
+  store's ``zarr.json``, whose attributes name that group (``roixr_data``) and say
+  ``roixr_complete``. That single PUT is the switch (an object is replaced whole); readers
+  follow the pointer, and the old data is deleted after it. A writer killed before the
+  switch leaves the old store whole (and an unreferenced group the next write deletes).
 """
 
 from __future__ import annotations
@@ -39,17 +48,23 @@ from roixr.forms import plain_labels
 from roixr.store.format import (
     COHORT,
     COMPLETE,
+    DATA,
     KIND,
     PROVENANCE,
     SINGLE_KINDS,
     TIMESERIES,
     check_kind,
+    data_group,
     group_attrs,
     store_kind,
     where,
 )
+from roixr.store.location import Location, StoreLike, as_location, join
 
 __all__ = ["open_roi_masks", "provenance", "store_info", "to_zarr"]
+
+DATA_PREFIX = "roixr-data-"
+"""The name of a group that holds a store's data after a replacement on object storage."""
 
 _PROVENANCE_ATTRS = ("subject", "xfm", "sampler", "threshold", "allow_overlap", "source",
                      "roixr_version")  # fmt: skip
@@ -99,29 +114,37 @@ def provenance(obj: xr.DataArray) -> dict[str, Any]:
 
 def to_zarr(
     obj: xr.DataArray,
-    store: str | os.PathLike,
+    store: StoreLike,
     *,
     mode: Literal["w-", "w"] = "w-",
     group: str | None = None,
     compute: bool = True,
+    storage_options: dict[str, Any] | None = None,
 ):
-    """Write masks or an index volume to a zarr store on disk.
+    """Write masks or an index volume to a zarr store, on disk or on object storage.
 
     Parameters
     ----------
     obj : xarray.DataArray
         ``roi_masks`` (from :func:`roixr.roi_masks`) or ``roi_index``.
-    store : path-like
-        The store's folder. Its parent folder must exist.
+    store : path-like or str
+        The store's folder (its parent folder must exist), or an fsspec URL
+        (``s3://bucket/masks.zarr``, ``gs://...``, ``memory://...``; the bucket must exist).
     mode : {"w-", "w"}
         ``"w-"`` (default) refuses an existing store; ``"w"`` replaces it. A replaced store
-        stays intact until the new one is completely written (the new data goes to a
-        temporary sibling folder first), so ``obj`` may be read from the store it replaces.
+        stays intact until the new one is completely written (on disk the new data goes to
+        a temporary sibling folder first; on object storage to a new group that the store's
+        metadata names once it is complete), so ``obj`` may be read from the store it
+        replaces.
     group : str, optional
         Write into this group of the store.
     compute : bool
         False returns a ``dask.delayed`` that writes the data and then marks the store
         complete.
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint), e.g.
+        ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}`` for s3://.
+        Without them, the filesystem reads its credentials from the environment.
 
     Returns
     -------
@@ -134,14 +157,19 @@ def to_zarr(
     StoreKindError
         If ``mode="w"`` would replace a cohort store by a single store.
     OutputPathError
-        If the parent folder does not exist.
+        If the parent folder (or the URL's bucket) does not exist.
+    StoreError
+        If a URL cannot be reached or its credentials are refused.
     """
     name = _check_kind(obj)
-    path = Path(store)
+    loc = as_location(store, storage_options)
     if mode not in ("w-", "w"):
         raise StoreError(
             f"mode must be 'w-' (refuse an existing store) or 'w' (replace it), got {mode!r}"
         )
+    if loc.path is None:
+        return _to_object_store(obj, name, loc, mode, group, compute)
+    path = loc.path
     if not path.parent.is_dir():
         raise OutputPathError(
             f"the folder {path.parent} for the store {path.name!r} does not exist; create it "
@@ -168,14 +196,7 @@ def to_zarr(
         raise StoreError(f"{target} is a file, not a folder; choose another path")
     # an existing store is replaced only once the new one is complete: write beside it
     tmp = target.with_name(f".{target.name}.roixr-tmp-{uuid.uuid4().hex[:8]}") if exists else None
-    ds = _regular(obj).to_dataset(name=name)
-    # variable-length strings: zarr 3 has no stable spec for fixed-width unicode
-    ds = ds.assign_coords(
-        {d: ds[d].astype(object) for d in ("roi", "hemisphere") if d in ds.coords}
-    )
-    ds.attrs = {COMPLETE: False, KIND: name, PROVENANCE: provenance(obj)}
-    for coord in ds.coords.values():
-        coord.encoding.pop("chunks", None)
+    ds = _dataset(obj, name)
     write = ds.to_zarr(
         tmp if tmp is not None else path,
         group=None if tmp is not None else group,
@@ -195,9 +216,89 @@ def to_zarr(
     return None
 
 
-def _mark_complete(_written, path: str, group: str | None) -> str:
-    zarr.open_group(path, path=group or "", mode="r+").attrs[COMPLETE] = True
-    return path
+def _dataset(obj: xr.DataArray, name: str) -> xr.Dataset:
+    """What is written: the variable, its coords, and the store's attributes (not complete)."""
+    ds = _regular(obj).to_dataset(name=name)
+    # variable-length strings: zarr 3 has no stable spec for fixed-width unicode
+    ds = ds.assign_coords(
+        {d: ds[d].astype(object) for d in ("roi", "hemisphere") if d in ds.coords}
+    )
+    ds.attrs = {COMPLETE: False, KIND: name, PROVENANCE: provenance(obj)}
+    for coord in ds.coords.values():
+        coord.encoding.pop("chunks", None)
+    return ds
+
+
+def _to_object_store(obj: xr.DataArray, name: str, loc: Location, mode: str,
+                     group: str | None, compute: bool):  # fmt: skip
+    """:func:`to_zarr` to a URL: no rename, so a replacement switches a pointer."""
+    loc.check_writable("the store")
+    key = group or ""
+    exists = not loc.is_empty(key)
+    if exists and mode == "w-":
+        raise StoreExistsError(
+            f"{where(loc, group)} already exists; roixr never overwrites a store unless asked.",
+            fix="Pass mode='w' to replace it, or choose another path.",
+            option="mode",
+        )
+    held = store_kind(loc) if exists and group is None else None
+    if held in (COHORT, TIMESERIES):
+        what = "cohort store (roixr.write_cohort)" if held == COHORT else (
+            "time-series store (roixr.extract_cohort)")  # fmt: skip
+        raise StoreKindError(
+            f"{loc} is a {what}; replacing it would replace all its subjects by one.",
+            fix="Write to another path, or delete that store first.",
+            option="out",
+        )
+    if exists and loc.isfile(key):
+        raise StoreError(f"{where(loc, group)} is an object, not a store; choose another URL")
+    ds = _dataset(obj, name)
+    # a new store: its attributes say "not complete" from the first write; a replaced one:
+    # the new data beside the old, under the store, switched to when complete
+    version = f"{DATA_PREFIX}{uuid.uuid4().hex[:12]}" if exists else None
+    write = ds.to_zarr(
+        loc.zarr_store(),
+        group=join(group, version) if version else group,
+        mode="w",
+        encoding={name: {"compressors": _compressors()}},
+        consolidated=False,
+        compute=False,
+        zarr_format=3,
+    )
+    if version is None:
+        done = dask.delayed(_mark_complete, pure=True)(write, loc, group)
+    else:
+        done = dask.delayed(_switch, pure=True)(write, loc, group, version, dict(ds.attrs))
+    if not compute:
+        return done
+    done.compute()
+    return None
+
+
+def _mark_complete(_written, path: str | Location, group: str | None) -> str:
+    store = as_location(path).zarr_store()
+    zarr.open_group(store, path=group or "", mode="r+").attrs[COMPLETE] = True
+    return str(path)
+
+
+def _switch(_written, loc: Location, group: str | None, version: str,
+            attrs: dict[str, Any]) -> str:  # fmt: skip
+    """Point the store at its new, complete data, then delete the old data.
+
+    The switch is one object written: the store's ``zarr.json``, with attributes naming the
+    new group and saying complete. Before it, readers see the old store whole; after it,
+    the new one. Old data is deleted only once the pointer names the new group.
+    """
+    store = loc.zarr_store()
+    _mark_complete(None, loc, join(group, version))  # the new group is a whole store itself
+    root = zarr.open_group(store, path=group or "", mode="a", zarr_format=3)
+    root.attrs.put({**attrs, COMPLETE: True, DATA: version})
+    if group_attrs(loc, group).get(DATA) == version:  # not overtaken by another writer
+        key = group or ""
+        for child in loc.listdir(key):
+            if child not in (version, "zarr.json"):
+                loc.remove(join(key, child))
+    return str(loc)
 
 
 def _swap(_written, tmp: str, target: str) -> str:
@@ -213,8 +314,15 @@ def _swap(_written, tmp: str, target: str) -> str:
 # --- what a store is ------------------------------------------------------------------------
 
 
-def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
+def store_info(
+    store: StoreLike,
+    group: str | None = None,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a store holds: its kind, whether its write finished, and its provenance.
+
+    ``store`` is a path or an fsspec URL (with ``storage_options``, as :func:`to_zarr`).
 
     Returns
     -------
@@ -222,17 +330,31 @@ def store_info(store: str | os.PathLike, group: str | None = None) -> dict[str, 
         ``{"kind": ..., "complete": bool, "provenance": {...}}``; ``kind`` is None for a
         zarr store roixr did not write.
     """
-    path = Path(store)
-    attrs = group_attrs(path, group)
+    loc = as_location(store, storage_options)
+    attrs = group_attrs(loc, group)
     return {
-        "kind": store_kind(path, group),
+        "kind": store_kind(loc, group),
         "complete": bool(attrs.get(COMPLETE, False)),
         "provenance": dict(attrs.get(PROVENANCE, {})),
     }
 
 
-def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.DataArray:
+def open_roi_masks(
+    store: StoreLike,
+    *,
+    group: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> xr.DataArray:
     """Open masks (or an index volume) written by :func:`to_zarr`, lazily.
+
+    Parameters
+    ----------
+    store : path-like or str
+        The store's folder, or its fsspec URL (``s3://bucket/masks.zarr``).
+    group : str, optional
+        The group of the store that holds the masks (a cohort's subject).
+    storage_options : dict, optional
+        For a URL: the options of its fsspec filesystem (credentials, endpoint).
 
     Raises
     ------
@@ -244,13 +366,16 @@ def open_roi_masks(store: str | os.PathLike, *, group: str | None = None) -> xr.
         If it is a cohort store (use :func:`roixr.open_cohort`).
     IncompleteStoreError
         If the store's write did not finish; the message says how much was written.
+    StoreError
+        If a URL cannot be reached or its credentials are refused.
     """
-    path = Path(store)
-    kind = check_kind(path, group, want="single", opener="roixr.open_roi_masks")
-    ds = xr.open_zarr(path, group=group, consolidated=False, chunks={})
+    loc = as_location(store, storage_options)
+    kind = check_kind(loc, group, want="single", opener="roixr.open_roi_masks")
+    data = data_group(group_attrs(loc, group), group)
+    ds = xr.open_zarr(loc.zarr_store(read_only=True), group=data, consolidated=False, chunks={})
     if kind not in ds.data_vars:
         raise ForeignStoreError(
-            f"{where(path, group)} should hold {kind!r} but holds {list(ds.data_vars)}; it "
+            f"{where(loc, group)} should hold {kind!r} but holds {list(ds.data_vars)}; it "
             "was changed after roixr wrote it. Write it again."
         )
     return plain_labels(ds[kind])
