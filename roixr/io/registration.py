@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from roixr.errors import RegistrationError, SubjectFileNotFoundError
-from roixr.io.warps import PointMap, itk_affine, read_itk_field, read_itk_h5
+from roixr.io.warps import PointMap, check_affine, itk_affine, read_itk_field, read_itk_h5
 
 __all__ = [
     "PointMap",
@@ -54,6 +54,23 @@ __all__ = [
 ]
 _ANAT_NAMES = {"t1w", "t2w", "anat", "fsnative", "orig", "t1", "mprage"}
 _GEOMETRY_TOL = 1e-3  # mm: LTA volume info is written with about 7 significant digits
+#: FreeSurfer's LTA transform types (``transform.h``), for messages; roixr applies 0 and 1.
+_LTA_TYPES = {
+    0: "LINEAR_VOX_TO_VOX",
+    1: "LINEAR_RAS_TO_RAS",
+    2: "LINEAR_PHYSVOX_TO_PHYSVOX",
+    10: "TRANSFORM_ARRAY_TYPE",
+    11: "MORPH_3D_TYPE",
+    12: "MNI_TRANSFORM_TYPE",
+    13: "MATLAB_ASCII_TYPE",
+    14: "REGISTER_DAT",
+    15: "FSLREG_TYPE",
+    21: "LINEAR_CORONAL_RAS_TO_CORONAL_RAS (tkr-RAS)",
+}
+_REEXPORT = (
+    "Re-export the registration from the tool that estimated it (the file is corrupt, or "
+    "was written from a failed registration)."
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,13 +120,20 @@ def as_registration(value: object) -> Registration:
     if isinstance(value, (str, os.PathLike)):
         return Registration(value)
     arr = np.asarray(value, dtype=float) if _array_like(value) else None
-    if arr is not None and arr.shape == (4, 4) and np.all(np.isfinite(arr)):
+    if arr is not None and arr.ndim == 2:
+        check_affine(arr, "the registration array", fix=_ARRAY_FIX)
         return Registration(arr)
     raise RegistrationError(
         f"a registration must be a file path (.lta, register.dat, FSL .mat, ITK .txt/.h5 "
         f"or displacement field .nii.gz), a "
         f"4×4 RAS→RAS array or 'identity'; got {value!r:.80}"
     )
+
+
+_ARRAY_FIX = (
+    "Pass the 4×4 affine that maps anatomical scanner RAS (mm) to the functional image's "
+    "scanner RAS (pycortex's 'magnet' matrix), or the registration file itself."
+)
 
 
 def _array_like(value: object) -> bool:
@@ -176,8 +200,8 @@ def point_mapping(
     if isinstance(value, str) and value == "identity":
         return np.eye(4)
     if not isinstance(value, (str, os.PathLike)):
-        arr: np.ndarray = np.asarray(value, dtype=np.float64)
-        return _check(np.linalg.inv(arr) if reg.invert else arr, "the 4×4 registration array")
+        arr = check_affine(value, "the registration array", fix=_ARRAY_FIX)
+        return _inv(arr, "the registration array") if reg.invert else arr
     path = Path(value).expanduser()
     m: np.ndarray
     if not path.is_file():
@@ -191,12 +215,12 @@ def point_mapping(
         m = _lta(path, reg.invert, reference, anatomical)
     elif name.endswith(".dat"):
         m = _register_dat(path, reference, _need(anatomical, path, "register.dat"))
-        m = np.linalg.inv(m) if reg.invert else m
+        m = _inv(m, str(path)) if reg.invert else m
     elif name.endswith((".h5", ".nii", ".nii.gz")):
         return _itk_steps(path, reg.invert)
     elif name.endswith((".txt", ".tfm")) or (name.endswith(".mat") and _binary(path)):
         m = _itk(path)
-        m = np.linalg.inv(m) if _invert_itk(path, reg.invert) else m
+        m = _inv(m, str(path)) if _invert_itk(path, reg.invert) else m
     elif name.endswith(".mat"):
         m = _fsl(path, reg.invert, reference, _need(anatomical, path, "FSL .mat"))
     else:
@@ -209,12 +233,13 @@ def point_mapping(
 
 
 def _check(m: np.ndarray, what: str) -> np.ndarray:
-    if m.shape != (4, 4) or not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:3, :3])) < 1e-9:
-        raise RegistrationError(
-            f"{what} does not give a finite invertible 4×4 affine (got {m!r:.120}). "
-            "Re-export the registration."
-        )
-    return m
+    """The final anatomical → functional matrix, checked as every matrix before it."""
+    return check_affine(m, f"the registration read from {what}")
+
+
+def _inv(m: np.ndarray, what: str) -> np.ndarray:
+    """The inverse of ``m``, checked first (never ``LinAlgError``)."""
+    return np.linalg.inv(check_affine(m, what))
 
 
 def _need(anatomical: Grid | None, path: Path, kind: str) -> Grid:
@@ -252,25 +277,47 @@ def _lta(path: Path, invert: bool | None, ref: Grid, anat: Grid | None) -> np.nd
 
     try:
         text = path.read_text()
-        lta = FSLinearTransformArray.from_string(text)
+        lines = _lines(text)  # roixr's float64 read first: nitransforms warns on short files
+        at = lines.index("1 4 4")
+        rows = [lines[at + 1 + r].split() for r in range(4)]
+        if any(len(row) != 4 for row in rows):
+            raise ValueError(f"the matrix rows hold {[len(r) for r in rows]} numbers, not 4")
+        with np.errstate(over="ignore", invalid="ignore"):  # float32 parse of huge numbers
+            lta = FSLinearTransformArray.from_string(text)
         if int(lta["nxforms"]) != 1:
             raise ValueError(f"{int(lta['nxforms'])} transforms; roixr takes one")
         xf = lta.xforms[0].structarr
-        lines = _lines(text)
-        at = lines.index("1 4 4")
-        m = np.array([[float(v) for v in lines[at + 1 + r].split()[:4]] for r in range(4)])
+        m = np.array([[float(v) for v in row] for row in rows])
+        found = re.search(r"^\s*type\s*=\s*(\S+)", text, re.M)
+        kind = int(found.group(1)) if found else int(lta["type"])
+        src, dst = VolumeGeometry(xf["src"]), VolumeGeometry(xf["dst"])
+        valid = bool(src.structarr["valid"]) and bool(dst.structarr["valid"])
+        m32 = np.asarray(xf["m_L"], dtype=np.float64)
     except Exception as err:  # nitransforms asserts on malformed files
         raise _bad(path, "a FreeSurfer LTA", err) from None
-    kind = int(lta["type"])
-    src, dst = VolumeGeometry(xf["src"]), VolumeGeometry(xf["dst"])
-    valid = bool(src.structarr["valid"]) and bool(dst.structarr["valid"])
+    m = check_affine(m, f"the matrix of {path}", fix=_LTA_FIX)
+    if not np.allclose(m, m32, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(m).max()))):
+        raise _bad(path, "a FreeSurfer LTA", "its matrix lines do not parse consistently")
     if kind == 0:  # LINEAR_VOX_TO_VOX: src voxel → dst voxel
         if not valid:
-            raise _bad(path, "a FreeSurfer LTA", "a VOX2VOX transform without volume info")
-        m = dst.as_affine() @ m @ np.linalg.inv(src.as_affine())
+            raise RegistrationError(
+                f"{path} is a VOX2VOX LTA without volume info (valid = 0), so its voxels "
+                "cannot be placed in space.",
+                fix="Write it with its volume geometry (lta_convert --inlta <file> --src "
+                "<functional> --trg <anatomical> --outlta <out.lta> --ltaras).",
+            )
+        with np.errstate(over="ignore", invalid="ignore"):  # checked next
+            src_affine, dst_affine = src.as_affine(), dst.as_affine()
+        src_affine = check_affine(src_affine, f"the src volume info of {path}", _LTA_FIX)
+        dst_affine = check_affine(dst_affine, f"the dst volume info of {path}", _LTA_FIX)
+        m = dst_affine @ m @ np.linalg.inv(src_affine)
     elif kind != 1:
-        why = f"transform type {kind} (only VOX2VOX and RAS2RAS are read; convert it with "
-        raise _bad(path, "a FreeSurfer LTA", why + "lta_convert --outlta)")
+        name = _LTA_TYPES.get(kind, "not a FreeSurfer transform type")
+        raise RegistrationError(
+            f"{path} holds an LTA of type {kind} ({name}); roixr applies the linear types "
+            "0 (LINEAR_VOX_TO_VOX) and 1 (LINEAR_RAS_TO_RAS) only.",
+            fix="Convert it: lta_convert --inlta <file> --outlta <out.lta> --ltaras.",
+        )
     # m maps src RAS → dst RAS; the usual LTA has the functional image as src
     forward = _lta_direction(path, src if valid else None, dst if valid else None, ref, anat)
     if invert is None:
@@ -280,7 +327,13 @@ def _lta(path: Path, invert: bool | None, ref: Grid, anat: Grid | None) -> np.nd
             f"{path}: invert={invert} contradicts the LTA's own geometry (src "
             f"{_geom_text(src)}, dst {_geom_text(dst)}). Leave invert unset."
         )
-    return m if invert else np.linalg.inv(m)
+    return m if invert else _inv(m, f"the matrix of {path}")
+
+
+_LTA_FIX = (
+    "Re-export the registration (bbregister --lta, mri_robust_register --lta): the file is "
+    "corrupt or was written from a failed registration."
+)
 
 
 def _geom_text(g: Any) -> str:
@@ -290,8 +343,10 @@ def _geom_text(g: Any) -> str:
 
 def _same_grid(g: Any, grid: Grid) -> bool:
     shape = tuple(int(v) for v in g.structarr["volume"])
+    with np.errstate(over="ignore", invalid="ignore"):  # a corrupt geometry: no match
+        affine = g.as_affine()
     return shape == grid.shape and bool(
-        np.allclose(g.as_affine(), grid.affine, atol=_GEOMETRY_TOL, rtol=0)
+        np.allclose(affine, grid.affine, atol=_GEOMETRY_TOL, rtol=0)
     )
 
 
@@ -321,12 +376,32 @@ def _register_dat(path: Path, ref: Grid, anat: Grid) -> np.ndarray:
 
     try:
         lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-        r = np.array([[float(v) for v in lines[4 + i].split()] for i in range(4)])
-        if r.shape != (4, 4):
-            raise ValueError("the matrix is not 4×4")
-        float(lines[1]), float(lines[2])  # in-plane and between-plane resolution
+        rows = [lines[4 + i].split() for i in range(4)]
+        if any(len(row) != 4 for row in rows):
+            raise ValueError(f"the matrix rows hold {[len(r) for r in rows]} numbers, not 4")
+        r = np.array([[float(v) for v in row] for row in rows])
+        inplane, between = float(lines[1]), float(lines[2])  # the functional image's voxels
+        float(lines[3])  # intensity
     except Exception as err:
         raise _bad(path, "a tkregister register.dat", err) from None
+    fix = "Re-export it (bbregister --reg, tkregister2 --reg): the file is corrupt."
+    r = check_affine(r, f"the matrix of {path}", fix=fix)
+    if not (np.isfinite([inplane, between]).all() and inplane > 0 and between > 0):
+        raise RegistrationError(
+            f"{path} gives the functional voxel size {inplane:g} × {between:g} mm, not "
+            "positive numbers.",
+            fix=fix,
+        )
+    expect = (ref.zooms[0], ref.zooms[2])
+    if not np.allclose((inplane, between), expect, rtol=1e-3, atol=1e-4):
+        raise RegistrationError(
+            f"{path} was made for a functional image with {inplane:g} mm voxels in plane and "
+            f"{between:g} mm between planes, but the reference {ref.source} has "
+            f"{expect[0]:g} mm and {expect[1]:g} mm: a register.dat is tied to the grid of its "
+            "image (its tkr-RAS), so it cannot be used with this one.",
+            fix="Pass the reference image the registration was estimated with (the "
+            "--mov volume of bbregister or tkregister2), or register this one.",
+        )
     # tkregister: anatomical tkr-RAS → functional tkr-RAS
     tkr_ref = ref.affine @ np.linalg.inv(vox2ras_tkr(ref.shape, ref.zooms))
     tkr_anat = anat.affine @ np.linalg.inv(vox2ras_tkr(anat.shape, anat.zooms))
@@ -340,19 +415,29 @@ def _fsl(path: Path, invert: bool | None, ref: Grid, anat: Grid) -> np.ndarray:
     from nitransforms.io.fsl import FSLLinearTransform
 
     try:
-        struct = FSLLinearTransform.from_filename(path)
-        params = np.asarray(struct.structarr["parameters"], dtype=np.float64)
-        if params.shape != (4, 4) or not np.all(np.isfinite(params)):
-            raise ValueError("not a 4×4 matrix of numbers")
+        rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+        if len(rows) != 4 or any(len(row) != 4 for row in rows):
+            counts = [len(row) for row in rows]
+            raise ValueError(f"{len(rows)} rows of {counts} numbers; FLIRT writes 4 rows of 4")
+        params = np.array([[float(v) for v in row] for row in rows])
+        with np.errstate(over="ignore", invalid="ignore"):  # float32 parse of huge numbers
+            struct = FSLLinearTransform.from_filename(path)
+        check_affine(params, f"the matrix of {path}", fix=_FSL_FIX)  # to_ras inverts it
         if invert:  # flirt -in anat -ref func: the anatomical image moves
             ras = struct.to_ras(reference=ref.image, moving=anat.image)
-            return np.linalg.inv(ras)
+            return _inv(ras, f"the matrix of {path} in RAS")
         # flirt -in func -ref anat: nitransforms gives anatomical points → functional points
         return np.asarray(struct.to_ras(reference=anat.image, moving=ref.image), dtype=float)
     except RegistrationError:
         raise
     except Exception as err:
         raise _bad(path, "an FSL FLIRT matrix", err) from None
+
+
+_FSL_FIX = (
+    "Re-export it (flirt -omat, convert_xfm): the file is corrupt or was written from a "
+    "failed registration."
+)
 
 
 # --- ITK / ANTs ---------------------------------------------------------------------------
@@ -380,14 +465,62 @@ def _itk(path: Path) -> np.ndarray:
     from nitransforms.io.itk import ITKLinearTransform
 
     name = path.name.lower()
+    text = name.endswith((".txt", ".tfm"))
+    if text:
+        _itk_text_type(path)
     try:
-        struct = ITKLinearTransform.from_filename(path)  # checks: one linear transform
+        if text:  # roixr's float64 read first: nitransforms warns on short lines
+            params64, center64 = _itk_text64(path.read_text())
+        with np.errstate(over="ignore", invalid="ignore"):  # float32 parse of huge numbers
+            struct = ITKLinearTransform.from_filename(path)  # checks: one linear transform
         params, center = struct.structarr["parameters"], struct.structarr["offset"]
-        if name.endswith((".txt", ".tfm")):
-            params, center = _itk_text64(path.read_text())
+        if text:
+            params, center = params64, center64
+        params = np.asarray(params, dtype=np.float64)
+        center = np.asarray(center, dtype=np.float64).reshape(3)
     except Exception as err:
         raise _bad(path, "an ITK/ANTs affine transform", err) from None
-    return itk_affine(params, center)
+    what = f"the affine of {path}"
+    check_affine(params, what)
+    if not np.all(np.isfinite(center)) or float(np.abs(center).max()) > 1e5:
+        raise RegistrationError(
+            f"{path} has the centre of rotation {center.tolist()}, not finite coordinates in mm.",
+            fix="Re-export it (antsRegistration, ConvertTransformFile): the file is corrupt.",
+        )
+    return check_affine(itk_affine(params, center), what)
+
+
+_ITK_TYPES = ("AffineTransform", "MatrixOffsetTransformBase")
+
+
+def _itk_text_type(path: Path) -> None:
+    """Refuse an ITK text file whose transform type roixr cannot apply, naming it."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise _bad(path, "an ITK/ANTs affine transform", err) from None
+    kinds = re.findall(r"^\s*Transform:\s*(\S+)", text, re.M)
+    if len(kinds) > 1:
+        raise RegistrationError(
+            f"{path} holds {len(kinds)} transforms ({', '.join(kinds)}); roixr reads one "
+            "affine from a text file, and never applies part of a file.",
+            fix="Compose them into one (antsApplyTransforms -d 3 -r <reference> -t <file> "
+            "-o Linear[out.mat]), or save them as an .h5 composite.",
+        )
+    if kinds and kinds[0].startswith(_ITK_TYPES) and not kinds[0].endswith("_3_3"):
+        raise RegistrationError(
+            f"{path} holds an ITK {kinds[0]}, not a 3D transform (its type does not end in "
+            "_3_3); roixr maps 3D points.",
+            fix="Pass the 3D registration of the functional image to the anatomy.",
+        )
+    if kinds and not kinds[0].startswith(_ITK_TYPES):
+        raise RegistrationError(
+            f"{path} holds an ITK {kinds[0]}; roixr reads ITK affine transforms "
+            "(AffineTransform, MatrixOffsetTransformBase) from text files.",
+            fix="Convert it: ConvertTransformFile 3 <file> <out.txt> --convertToAffineType "
+            "(a rigid, Euler or similarity transform), or antsApplyTransforms -d 3 -r "
+            "<reference> -t <file> -o [field.nii.gz,1] (a nonlinear one).",
+        )
 
 
 def _itk_steps(path: Path, invert: bool | None) -> np.ndarray | PointMap:
@@ -404,7 +537,7 @@ def _itk_steps(path: Path, invert: bool | None) -> np.ndarray | PointMap:
         m = matrices[0]
         for step in matrices[1:]:
             m = step @ m
-        return _check(np.linalg.inv(m) if inverse else m, str(path))
+        return _check(_inv(m, f"the affine of {path}") if inverse else m, str(path))
     mapping = PointMap(steps, str(path))
     return mapping.inverse() if inverse else mapping
 
@@ -418,8 +551,8 @@ def _itk_text64(text: str) -> tuple[np.ndarray, np.ndarray]:
     fixed = re.search(r"^\s*FixedParameters:(.*)$", text, re.M)
     if values is None or fixed is None:
         raise ValueError("no Parameters/FixedParameters lines")
-    p = np.array(values.group(1).split(), dtype=np.float64)
-    c = np.array(fixed.group(1).split(), dtype=np.float64)
+    p = np.array([float(v) for v in values.group(1).split()], dtype=np.float64)
+    c = np.array([float(v) for v in fixed.group(1).split()], dtype=np.float64)
     if p.size != 12 or c.size != 3:
         raise ValueError(f"{p.size} parameters and {c.size} fixed parameters (need 12 and 3)")
     m = np.eye(4)

@@ -128,6 +128,16 @@ def load_grid(image: object, what: str = "reference image") -> Grid:
     if len(img.shape) not in (3, 4) or min(shape) < 1:
         raise TransformError(f"{what} {source} has shape {img.shape}; expected a 3D or 4D image")
     affine = np.asarray(img.affine, dtype=np.float64)
+    if (
+        affine.shape != (4, 4)
+        or not np.all(np.isfinite(affine))
+        or abs(np.linalg.det(affine[:3, :3])) < 1e-12
+    ):
+        raise TransformError(
+            f"{what} {source} has a degenerate voxel → scanner affine ({affine.tolist()}): "
+            "its header gives no grid in space (zero voxel sizes, NaN or collinear axes).",
+            fix="Fix the image's header (its sform or qform), or pass another image.",
+        )
     zooms = tuple(float(z) for z in np.sqrt((affine[:3, :3] ** 2).sum(0)))
     return Grid((shape[0], shape[1], shape[2]), affine, (zooms[0], zooms[1], zooms[2]),
                 source, img)  # fmt: skip

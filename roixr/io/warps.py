@@ -59,9 +59,12 @@ __all__ = [
     "INVERSE_MAX_ITER",
     "INVERSE_TOL",
     "LPS",
+    "MAX_CONDITION",
+    "MAX_MATRIX_VALUE",
     "DisplacementField",
     "PointMap",
     "Step",
+    "check_affine",
     "itk_affine",
     "other_direction",
     "read_itk_field",
@@ -73,6 +76,12 @@ LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 INVERSE_TOL = 1e-6
 #: fixed-point iterations allowed per point when a field is inverted.
 INVERSE_MAX_ITER = 200
+
+#: the largest absolute value a registration matrix may hold (mm, or voxels for an LTA's
+#: VOX2VOX): no registration of one subject's images moves or scales by more.
+MAX_MATRIX_VALUE = 1e5
+#: the largest condition number of a registration's 3×3 part (a rigid one has 1).
+MAX_CONDITION = 1e6
 
 _AFFINE_TYPES = ("AffineTransform_", "MatrixOffsetTransformBase_")
 _FIELD_TYPES = ("DisplacementFieldTransform_",)
@@ -158,6 +167,13 @@ class DisplacementField:
         if not np.all(np.isfinite(field)):
             raise RegistrationError(
                 f"the displacement field {path} holds non-finite values (NaN or inf).",
+                fix="Re-export the warp: the file is corrupt or was written from bad data.",
+            )
+        if field.size and float(np.abs(field).max()) > MAX_MATRIX_VALUE:
+            raise RegistrationError(
+                f"the displacement field {path} moves points by up to "
+                f"{float(np.abs(field).max()):.6g} mm; no registration moves by more than "
+                f"{MAX_MATRIX_VALUE:g} mm.",
                 fix="Re-export the warp: the file is corrupt or was written from bad data.",
             )
         return field
@@ -297,6 +313,58 @@ def itk_affine(params: np.ndarray, center: np.ndarray) -> np.ndarray:
     return LPS @ c_pos @ np.asarray(params, dtype=np.float64) @ c_neg @ LPS
 
 
+def check_affine(matrix: object, what: str, fix: str | None = None) -> np.ndarray:
+    """``matrix`` as a float64 4×4 affine, checked before anything inverts or composes it:
+    a 4×4 of finite numbers, last row ``[0, 0, 0, 1]``, no value beyond
+    :data:`MAX_MATRIX_VALUE`, its 3×3 part invertible and well conditioned
+    (:data:`MAX_CONDITION`).
+
+    Raises
+    ------
+    RegistrationError
+        Naming ``what`` (the file, or the array) and what is wrong with it.
+    """
+    fix = fix or (
+        "Re-export the registration from the tool that estimated it (the file is corrupt or "
+        "was written from a failed registration)."
+    )
+    try:
+        m = np.array(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        m = np.empty(0)
+    if m.shape != (4, 4):
+        raise RegistrationError(f"{what} is not a 4×4 matrix (got shape {m.shape}).", fix=fix)
+    if not np.all(np.isfinite(m)):
+        rows, cols = np.nonzero(~np.isfinite(m))
+        where = ", ".join(f"({r}, {c})" for r, c in zip(rows.tolist(), cols.tolist(), strict=True))
+        raise RegistrationError(
+            f"{what} holds non-finite values (NaN or inf) at (row, column) {where}.", fix=fix
+        )
+    if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], rtol=0, atol=1e-6):
+        raise RegistrationError(
+            f"{what} has the last row {m[3].tolist()}, not [0, 0, 0, 1]: it is not an affine "
+            "transform (roixr applies affines and ITK displacement fields).",
+            fix=fix,
+        )
+    biggest = float(np.abs(m).max())
+    if biggest > MAX_MATRIX_VALUE:
+        raise RegistrationError(
+            f"{what} holds the value {biggest:.6g}: no registration of one subject's images "
+            f"scales or moves by more than {MAX_MATRIX_VALUE:g} (mm or voxels).",
+            fix=fix,
+        )
+    sv = np.linalg.svd(m[:3, :3], compute_uv=False)
+    cond = float(sv[0] / sv[-1]) if sv[-1] > 0 else float("inf")
+    if not cond <= MAX_CONDITION:
+        raise RegistrationError(
+            f"{what} is singular or nearly so (the singular values of its 3×3 part are "
+            f"{', '.join(f'{v:.3g}' for v in sv)}; condition number {cond:.3g}): it would "
+            "collapse the surfaces onto a plane, a line or a point, and cannot be inverted.",
+            fix=fix,
+        )
+    return m
+
+
 def read_itk_h5(path: Path) -> tuple[Step, ...]:
     """The transforms of an ITK ``.h5`` file, in ITK's order (a composite applies the last
     first): affines as RAS matrices, displacement fields as :class:`DisplacementField`
@@ -325,12 +393,21 @@ def read_itk_h5(path: Path) -> tuple[Step, ...]:
             steps: list[Step] = []
             for key in keys:
                 kind, entry = kinds[key], group[key]
+                if kind.startswith(_AFFINE_TYPES + _FIELD_TYPES) and not kind.endswith("_3_3"):
+                    raise RegistrationError(
+                        f"{path} holds an ITK {kind} (entry {key} of its TransformGroup), "
+                        "not a 3D transform (its type does not end in _3_3); roixr maps 3D "
+                        "points.",
+                        fix="Pass the 3D registration of the functional image to the anatomy.",
+                    )
                 if kind.startswith(_AFFINE_TYPES):
                     p = _numbers(entry, "Parameters", 12)
                     c = _numbers(entry, "FixedParameters", 3)
                     m = np.eye(4)
                     m[:3, :3], m[:3, 3] = p[:9].reshape(3, 3), p[9:]
-                    steps.append(itk_affine(m, c))
+                    what = f"the {kind} (entry {key} of its TransformGroup) in {path}"
+                    check_affine(m, what)  # before the centre is composed in
+                    steps.append(check_affine(itk_affine(m, c), what))
                 elif kind.startswith(_FIELD_TYPES):
                     steps.append(_h5_field(path, key, entry, stamp))
                 else:

@@ -32,6 +32,7 @@ from roixr.sampling.geometry import Surfaces, content_token, surfaces_of
 from roixr.sampling.options import CORTEX, Options
 from roixr.sampling.protocol import Sampler
 from roixr.sampling.registry import get_sampler
+from roixr.sampling.sanity import check_registration
 
 __all__ = ["CORTEX", "Plan", "make_plan"]
 
@@ -125,6 +126,12 @@ def make_plan(
     ------
     OptionError, RoiNotFoundError, TransformError, TransformNotFoundError
         As :func:`roixr.roi_masks` documents.
+
+    Warns
+    -----
+    CoverageWarning
+        When the registration looks wrong: the surfaces miss the reference grid, or sit on
+        its background (:func:`roixr.sampling.sanity.check_registration`).
     """
     smp = get_sampler(sampler)
     threshold = _check_threshold(threshold, smp, stacklevel + 1)
@@ -140,6 +147,7 @@ def make_plan(
         threshold=threshold, allow_overlap=bool(allow_overlap), cortex=CORTEX in order
     )
     surfaces = surfaces_of(subj, transform)  # mapped through the warp, if it has one
+    check_registration(subj, surfaces, transform, stacklevel)  # warns: surfaces off the grid
     return Plan(subj, surfaces, table, transform, smp, options, order, src.description)
 
 
