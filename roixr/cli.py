@@ -20,9 +20,12 @@ Commands::
 (folder or name) or ``fs:DIR`` for a FreeSurfer subject directory; ``xfm`` is a transform
 name or ``REFERENCE+REGISTRATION`` (a reference image and a registration file, or
 ``identity``); ``source``, if given, is that subject's own ROI source (as ``--source``).
-Every output name is checked before anything is computed; roixr never creates parent
-folders. Errors are one line on stderr, never a
-traceback, and speak in flags. Exit codes say what failed:
+A store may be a URL (``s3://bucket/masks.zarr``, ``gs://...``): its credentials come from
+the environment, as the protocol's fsspec filesystem reads them (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``). Every output name is checked before
+anything is computed; roixr never creates parent folders (nor buckets). Errors are one
+line on stderr, never a traceback (``ROIXR_TRACEBACK=1`` shows it for an error roixr did
+not foresee), and speak in flags. Exit codes say what failed:
 
 == ====================================================================
 0  success
@@ -37,6 +40,7 @@ traceback, and speak in flags. Exit codes say what failed:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -57,6 +61,9 @@ from roixr.errors import (
 )
 
 __all__ = ["main"]
+
+# set to show the traceback of an error roixr did not foresee (otherwise one line)
+TRACEBACK_VARIABLE = "ROIXR_TRACEBACK"
 
 # roi_timeseries's statistics, nilearn's names and short ones (kept in step: tested)
 STAT_NAMES = ("mean", "median", "sum", "minimum", "maximum", "variance", "standard_deviation",
@@ -103,6 +110,11 @@ ADVICE = {
     "layout": "Pass --layout fmriprep or --layout hcp, or leave it out to tell from the folders.",
     "store": "'roixr status STORE' tells what a store holds: 'roixr masks --out' writes one "
     "subject's store, 'roixr cohort --out' a cohort, 'roixr extract' a time-series store.",
+    # a store given as a URL (s3://, gs://): the command line takes credentials from the
+    # environment, as the protocol's fsspec filesystem reads them
+    "storage_options": "Set the credentials in the environment: for s3:// AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and, for a server other than AWS, "
+    "AWS_ENDPOINT_URL; for gs:// GOOGLE_APPLICATION_CREDENTIALS.",
 }
 
 
@@ -223,6 +235,13 @@ def _options(args: argparse.Namespace) -> dict:
     }
 
 
+def _store_arg(text: str) -> Any:
+    """A store as the command line was given it: a URL (s3://, gs://) as text, else a path."""
+    from roixr.store.location import is_url
+
+    return text if is_url(text) else Path(text)
+
+
 def _check_output(path: str | Path, flag: str, overwrite: bool, suffixes=()) -> Path:
     """Check an output name before anything is computed."""
     out = Path(path)
@@ -268,7 +287,7 @@ def _compute(pending, quiet: bool) -> None:
             pending.compute()
 
 
-def _write(masks, store: Path, overwrite: bool, quiet: bool) -> None:
+def _write(masks, store: Any, overwrite: bool, quiet: bool) -> None:
     from roixr.store import to_zarr
 
     mode: Literal["w", "w-"] = "w" if overwrite else "w-"
@@ -279,7 +298,9 @@ def _masks(args: argparse.Namespace) -> None:
     from roixr.masks import roi_masks
     from roixr.store import open_roi_masks
 
-    out = _check_output(args.out, "--out", args.overwrite)
+    out = _store_arg(args.out)
+    if isinstance(out, Path):  # a URL is checked by to_zarr (exists: exit 3)
+        out = _check_output(out, "--out", args.overwrite)
     nifti = args.nifti and _check_output(args.nifti, "--nifti", args.overwrite,
                                          (".nii", ".nii.gz"))  # fmt: skip
     subject = _subject(args.subject, args.freesurfer)
@@ -347,8 +368,8 @@ def _cohort(args: argparse.Namespace) -> None:
     from roixr.cohort import cohort_options, cohort_status, write_cohort
 
     subjects = _read_list(args.list)
-    out = Path(args.out)
-    if not out.parent.is_dir():
+    out = _store_arg(args.out)
+    if isinstance(out, Path) and not out.parent.is_dir():
         raise OutputPathError(f"--out {out}: the folder {out.parent} does not exist; create "
                               "it first (roixr does not create folders).")  # fmt: skip
     options = _options(args)
@@ -386,8 +407,8 @@ def _connect_file(path: str):
 def _extract(args: argparse.Namespace) -> None:
     from roixr.cohort import extract_cohort, find_runs, timeseries_status
 
-    out = Path(args.output)
-    if not out.parent.is_dir():
+    out = _store_arg(args.output)
+    if isinstance(out, Path) and not out.parent.is_dir():
         raise OutputPathError(f"OUTPUT {out}: the folder {out.parent} does not exist; create "
                               "it first (roixr does not create folders).")  # fmt: skip
     options = _options(args)
@@ -412,7 +433,7 @@ def _extract(args: argparse.Namespace) -> None:
          f"{time.perf_counter() - start:.1f} s: {out}")  # fmt: skip
 
 
-def _timeseries_status(path: Path, show_all: bool) -> None:
+def _timeseries_status(path: Any, show_all: bool) -> None:
     from roixr.cohort import timeseries_status
     from roixr.store.format import OPTIONS, group_attrs
 
@@ -437,14 +458,15 @@ def _status(args: argparse.Namespace) -> None:
     from roixr.store import store_info
     from roixr.store.format import COHORT, TIMESERIES, check_kind, store_kind
 
-    path = Path(args.store)
-    if path.is_dir() and store_kind(path) == TIMESERIES:
+    path = _store_arg(args.store)
+    folder = not isinstance(path, Path) or path.is_dir()  # a URL: its kind tells
+    if folder and store_kind(path) == TIMESERIES:
         if args.drop:
             raise _Usage(f"--drop: {path} is a time-series store; --drop removes subjects of "
                          "a cohort store")  # fmt: skip
         _timeseries_status(path, args.all)
         return
-    if path.is_dir() and store_kind(path) == COHORT:
+    if folder and store_kind(path) == COHORT:
         if args.drop:
             drop_subjects(path, args.drop)
             _say(f"removed {', '.join(args.drop)} from {path}")
@@ -470,12 +492,15 @@ def _timeseries(args: argparse.Namespace) -> None:
     from roixr.timeseries import open_nifti, roi_timeseries
 
     out = _check_output(args.out, "--out", args.overwrite, (".csv", ".tsv"))
-    bold = Path(args.bold)
-    if not bold.is_file():
-        raise _Usage(f"the bold image {bold} does not exist (or is a folder); give a NIfTI "
-                     "file (.nii or .nii.gz)")  # fmt: skip
+    if out.is_dir():
+        raise _Usage(f"--out {out} is a folder; give the name of the table to write")
+    if str(args.masks).endswith((".nii", ".nii.gz", ".mgz")):
+        raise _Usage(f"MASKS {args.masks} is an image; 'roixr timeseries' takes a masks store "
+                     "written by 'roixr masks' (--out STORE)")  # fmt: skip
+    # the bold image's header and size are checked first (a missing file names its nearest
+    # neighbours; text, a misnamed .gz, a short file... say what they hold), then the masks
+    series = open_nifti(args.bold, chunks={"time": args.chunks} if args.chunks else "auto")
     masks = open_roi_masks(args.masks)
-    series = open_nifti(bold, chunks={"time": args.chunks} if args.chunks else "auto")
     ts = roi_timeseries(series, masks, args.stat,
                         hemisphere="both" if args.both_hemispheres else None)  # fmt: skip
     if "time" not in ts.dims:
@@ -506,11 +531,14 @@ def _compute_table(ts, out: Path, quiet: bool) -> None:
 def _report(args: argparse.Namespace) -> None:
     from roixr.report import report_store
 
-    store = Path(args.store)
-    if not store.exists():
+    store = _store_arg(args.store)
+    if isinstance(store, Path) and not store.exists():
         raise _Usage(f"the store {store} does not exist; give a store written by 'roixr masks' "
                      "or 'roixr cohort'")  # fmt: skip
-    default = store.parent / f"{store.name.removesuffix('.zarr')}_report"
+    if isinstance(store, Path):
+        default = store.parent / f"{store.name.removesuffix('.zarr')}_report"
+    else:  # a URL: the report is written here
+        default = Path(f"{store.rstrip('/').rsplit('/', 1)[-1].removesuffix('.zarr')}_report")
     out = Path(args.out) if args.out else default
     if out.exists() and not args.overwrite:
         raise OutputExistsError(
@@ -585,7 +613,7 @@ def _parser() -> argparse.ArgumentParser:
                             "FSL .mat, ITK/ANTs .txt/.h5, or identity")  # fmt: skip
     masks.add_argument("--invert-registration", action="store_true",
                        help="take the registration the other way round")  # fmt: skip
-    masks.add_argument("--out", required=True, help="zarr store to write")
+    masks.add_argument("--out", required=True, help="zarr store: a folder or a URL (s3://...)")
     masks.add_argument("--nifti", help="also write a 4D NIfTI of the masks (.nii, .nii.gz)")
     masks.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _mask_options(masks)
@@ -593,7 +621,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cohort = sub.add_parser("cohort", help="many subjects on a dask cluster, to one store")
     cohort.add_argument("list", help="text file: 'name subject xfm' per line")
-    cohort.add_argument("--out", required=True, help="zarr store (re-runs finish it)")
+    cohort.add_argument("--out", required=True, help="zarr store or URL (re-runs finish it)")
     cohort.add_argument("--scheduler", help="address of a dask scheduler (default: local)")
     cohort.add_argument("--redo", nargs="+", metavar="NAME",
                         help="rewrite these subjects even if complete")  # fmt: skip
@@ -604,7 +632,7 @@ def _parser() -> argparse.ArgumentParser:
         "extract", help="ROI time series of every run of a derivatives folder, to one store"
     )
     extract.add_argument("derivatives", help="fMRIPrep output folder or HCP study folder")
-    extract.add_argument("output", help="zarr store to write (re-runs finish it)")
+    extract.add_argument("output", help="zarr store to write, folder or URL (re-runs finish it)")
     extract.add_argument("--participant-label", nargs="+", metavar="LABEL",
                          help="only these subjects (01 or sub-01)")  # fmt: skip
     extract.add_argument("--session-label", nargs="+", metavar="LABEL",
@@ -688,6 +716,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("roixr: interrupted\n")
         return 130
+    except MemoryError:
+        sys.stderr.write(
+            "roixr: error: out of memory; pass --chunks a smaller number, "
+            "or compute on a cluster (--scheduler where a command has it)\n"
+        )
+        return 1
+    except OSError as err:  # the file system refused: permissions, a full disk, a file gone
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        sys.stderr.write(f"roixr: error: {err.strerror or err}{where}\n")
+        return 1
+    except Exception as err:  # an input roixr did not foresee: one line, never a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        text = " ".join(str(err).split())
+        sys.stderr.write(f"roixr: error: unexpected {type(err).__name__}: {text} (set "
+                         f"{TRACEBACK_VARIABLE}=1 for the traceback, and please report "
+                         "it)\n")  # fmt: skip
+        return 1
     return 0
 
 

@@ -108,7 +108,8 @@ def _open_masks(masks: MasksLike) -> xr.DataArray | xr.Dataset:
         return _image_volume(masks, masks.get_filename())
     if isinstance(masks, str | os.PathLike):
         if str(masks).endswith(NIFTI_SUFFIXES):
-            return _image_volume(load_volume(masks), os.fspath(masks))
+            img = load_volume(masks, what="the label image", error=FormError)
+            return _image_volume(img, os.fspath(masks))
         from roixr.store import open_roi_masks  # zarr is imported only when used
 
         return open_roi_masks(masks)
@@ -210,9 +211,20 @@ def _as_bold(bold: BoldLike, time_dim: str) -> xr.DataArray:
 def _affine(obj: xr.DataArray, what: str) -> np.ndarray | None:
     if obj.attrs.get("affine") is None:
         return None
-    affine = np.asarray(obj.attrs["affine"], dtype=float)
+    try:
+        affine = np.asarray(obj.attrs["affine"], dtype=float)
+    except (TypeError, ValueError):
+        raise BoldError(
+            f"{what} attrs['affine'] must be a 4×4 matrix of numbers; got "
+            f"{obj.attrs['affine']!r:.80}."
+        ) from None
     if affine.shape != (4, 4):
         raise BoldError(f"{what} attrs['affine'] must be 4×4; got shape {affine.shape}.")
+    if not np.isfinite(affine).all():
+        raise BoldError(
+            f"{what} attrs['affine'] is not finite (NaN or inf):\n{np.round(affine, 4)}\n"
+            "Set it to the image's affine (open_nifti reads it from the header)."
+        )
     return affine
 
 

@@ -7,6 +7,7 @@ formats).
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import warnings
@@ -25,14 +26,15 @@ from nibabel.spatialimages import SpatialImage
 
 from roixr.errors import BoldError, MetadataWarning, OptionError
 from roixr.forms import SPATIAL
-from roixr.io.images import load_volume
-from roixr.timeseries.reader import RawLayout, gzip_graph, raw_layout, read_slab
+from roixr.io.images import GZIP_MAGIC, load_volume
+from roixr.timeseries.reader import RawLayout, check_float32, gzip_graph, raw_layout, read_slab
 from roixr.timeseries.reduction import Float32Proxy
 
 __all__ = ["open_nifti"]
 
 TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6, "unknown": 1.0}
 AUTO_CHUNK_BYTES = 8 * 2**20  # chunks="auto": a few chunks in flight per core stay small
+_MAX_DEFLATE_RATIO = 1032  # deflate expands a byte to at most ~1032 (zlib's technical note)
 
 
 def _nifti_chunks(chunks: Any, shape: tuple[int, ...], dims: tuple[str, ...]):
@@ -54,17 +56,33 @@ def _nifti_chunks(chunks: Any, shape: tuple[int, ...], dims: tuple[str, ...]):
 
 def _time_coord(img: Any, n: int, tr: float | None) -> tuple[np.ndarray, float | None]:
     header = img.header
+    source = img.get_filename() or "the image"
+    raw = 0.0
     if tr is None:
         zooms = header.get_zooms()
-        unit = header.get_xyzt_units()[1] if hasattr(header, "get_xyzt_units") else "sec"
-        scale = TIME_UNITS.get(unit, 1.0)
-        tr = float(zooms[3]) * scale if len(zooms) > 3 and zooms[3] > 0 else None
+        scale = _time_scale(header, source)
+        raw = float(zooms[3]) if len(zooms) > 3 else 0.0
+        tr = raw * scale if np.isfinite(raw * scale) and raw > 0 else None
         offset = float(header["toffset"]) * scale if "toffset" in header.keys() else 0.0
+        if not np.isfinite(offset):
+            warnings.warn(
+                f"{source}'s header gives a non-finite time offset (toffset {offset}); the "
+                "time coordinate starts at 0.",
+                MetadataWarning,
+                stacklevel=3,
+            )
+            offset = 0.0
     else:
         offset = 0.0
+        if (
+            isinstance(tr, bool)
+            or not isinstance(tr, int | float | np.number)
+            or not (np.isfinite(tr) and tr > 0)
+        ):
+            raise OptionError(f"tr must be a positive number of seconds; got {tr!r}.")
     if tr is None:
         warnings.warn(
-            "the image's header gives no repetition time (pixdim[4] is 0); the time "
+            f"the image's header gives no repetition time (pixdim[4] is {raw:g}); the time "
             "coordinate is the volume index. Pass tr= (seconds) to open_nifti.",
             MetadataWarning,
             stacklevel=3,
@@ -73,16 +91,147 @@ def _time_coord(img: Any, n: int, tr: float | None) -> tuple[np.ndarray, float |
     return offset + np.arange(n) * float(tr), float(tr)
 
 
+def _time_scale(header: Any, source: str) -> float:
+    """Seconds per unit of pixdim[4], from xyzt_units (unknown units: seconds)."""
+    if not hasattr(header, "get_xyzt_units"):
+        return 1.0
+    try:
+        return TIME_UNITS.get(header.get_xyzt_units()[1], 1.0)
+    except (KeyError, ValueError):  # nibabel: a code no unit has
+        warnings.warn(
+            f"{source}'s header gives an unknown time unit (xyzt_units "
+            f"{int(header['xyzt_units'])}); the repetition time is taken in seconds. Pass tr= "
+            "(seconds) to open_nifti.",
+            MetadataWarning,
+            stacklevel=4,
+        )
+        return 1.0
+
+
 def _image(img: str | os.PathLike | SpatialImage) -> tuple[SpatialImage, str | None]:
     """A nibabel image and the file it came from (None for an image in memory)."""
     if isinstance(img, str | os.PathLike):
-        return load_volume(img), os.fspath(img)
+        return load_volume(img, what="the image", error=BoldError), os.fspath(img)
     if isinstance(img, SpatialImage):
         return img, img.get_filename()
     raise BoldError(
         f"expected a NIfTI path or a nibabel image; got a {type(img).__name__}. Load it with "
         "nibabel.load(path) or pass the path."
     )
+
+
+def _check_image(img: SpatialImage, source: str | None) -> tuple[int, ...]:
+    """The image's shape, once its header is known to describe a usable series: 3D or 4D,
+    no empty axis, real numbers, a finite affine, data that fit in the file, scaling that
+    fits float32."""
+    name = repr(source) if source else "the image (in memory)"
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) not in (3, 4):
+        raise BoldError(
+            f"open_nifti reads 3D or 4D images; {name} has shape {shape}. "
+            "Squeeze or split it with nibabel first."
+        )
+    if min(shape) <= 0:
+        empty = "no volumes (dim[4] is 0)" if len(shape) == 4 and min(shape[:3]) > 0 else (
+            "an axis of size 0 or less")  # fmt: skip
+        raise BoldError(
+            f"{name} has shape {shape}: {empty}. The header's dimensions are wrong, or "
+            "the series was not written; write it again."
+        )
+    dtype = np.dtype(img.get_data_dtype())
+    if dtype.kind not in "biuf":
+        what = "complex numbers" if dtype.kind == "c" else f"values of type {dtype}"
+        raise BoldError(
+            f"{name} holds {what}; a bold series holds real numbers. Convert it with "
+            "nibabel first (e.g. the magnitude of complex data, or one channel of RGB)."
+        )
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.isfinite(affine).all():
+        raise BoldError(
+            f"{name} has a non-finite affine (NaN or inf in its sform or qform):\n"
+            f"{np.round(affine, 4)}\nThe header is damaged; write the image again, or set "
+            "its affine with nibabel (img.set_sform(affine, code=1))."
+        )
+    proxy = img.dataobj
+    if nib.is_proxy(proxy):
+        _check_data_size(proxy, shape, dtype)
+        _check_scaling(proxy, dtype, name)
+    return shape
+
+
+def _check_data_size(proxy: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse a file too short for the data its header describes (a truncated file, or
+    dimensions, datatype or vox_offset changed): read, it would fail chunk by chunk."""
+    path = getattr(proxy, "file_like", None)
+    if not isinstance(path, str | os.PathLike) or not os.path.isfile(path):
+        return
+    offset = int(getattr(proxy, "offset", 0))
+    need = offset + math.prod(shape) * dtype.itemsize
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    described = (f"{' × '.join(map(str, shape))} values of {dtype.name} from byte {offset} "
+                 f"({need:,} bytes)")  # fmt: skip
+    if magic == GZIP_MAGIC:
+        if need > _MAX_DEFLATE_RATIO * size + 1024:
+            raise BoldError(
+                f"{path}'s header describes {described}, more than its {size:,} gzipped "
+                "bytes can hold. The file is truncated, or its header's dimensions, "
+                "datatype or vox_offset are wrong; write or copy it again."
+            )
+        return
+    if str(path).endswith((".bz2", ".zst")):
+        return
+    if need > size:
+        raise BoldError(
+            f"{path} is too short: its header describes {described} but the file has "
+            f"{size:,} bytes. The file is truncated, or its header's dimensions, datatype "
+            "or vox_offset are wrong; write or copy it again."
+        )
+
+
+def _check_scaling(proxy: Any, dtype: np.dtype, name: str) -> None:
+    """Refuse an integer image whose scaling (scl_slope, scl_inter) overflows float32."""
+    if dtype.kind not in "iu":
+        return
+    try:
+        slope, inter = float(np.asarray(proxy.slope)), float(np.asarray(proxy.inter))
+    except (AttributeError, TypeError, ValueError):
+        return
+    info = np.iinfo(dtype)
+    bound = max(abs(slope * float(info.min)), abs(slope * float(info.max))) + abs(inter)
+    if not bound <= float(np.finfo(np.float32).max):
+        raise BoldError(
+            f"{name}'s scaling (scl_slope {slope:g}, scl_inter {inter:g}) takes its {dtype} "
+            f"values beyond float32 (up to {bound:g}): the header is damaged. Write the image "
+            "again, or set its scaling with nibabel (img.header.set_slope_inter)."
+        )
+
+
+class _FileProxy(Float32Proxy):
+    """:class:`Float32Proxy` that names the file when nibabel fails to read it."""
+
+    def __init__(self, proxy: Any, source: str) -> None:
+        super().__init__(proxy)
+        self.source = source
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            data = np.asarray(self.proxy[key])
+        except MemoryError:
+            raise
+        except Exception as err:  # nibabel reading a damaged file: EOFError, OSError...
+            raise BoldError(
+                f"could not read the data of {self.source} ({type(err).__name__}: {err}). "
+                "The file is truncated or damaged, or changed since it was opened; write or "
+                "copy it again."
+            ) from err
+        with np.errstate(over="ignore"):
+            out = data.astype(np.float32)
+        if data.dtype.kind == "f" and data.dtype.itemsize > 4:  # scaled, or float64 data
+            slope, inter = getattr(self.proxy, "slope", 1.0), getattr(self.proxy, "inter", 0.0)
+            check_float32(out, data, self.source, float(slope), float(inter))
+        return out
 
 
 def _auto_chunks(chunks: Any, shape: tuple[int, ...]) -> Any:
@@ -156,8 +305,18 @@ def open_nifti(
 
     Raises
     ------
+    SubjectFileNotFoundError
+        If the file does not exist (the message names the nearest names in its folder), or
+        the other half of an Analyze ``.hdr``/``.img`` pair is missing.
     BoldError
-        If the image is not 3D or 4D, or ``path`` is neither a path nor a nibabel image.
+        If the file cannot be read as an image (a folder, an empty file, a ``.gz`` name on
+        plain bytes, text, another format, a damaged header), or the image is not a usable
+        series: not 3D or 4D, an axis of size 0 (no volumes), not real numbers, a non-finite
+        affine, a file shorter than its header says, scaling beyond float32; or if ``path``
+        is neither a path nor a nibabel image. A gzipped file whose data end early is found
+        when computed (a ``BoldError`` then).
+    OptionError
+        For bad ``chunks``, or a ``tr`` that is not a positive number.
 
     Notes
     -----
@@ -179,12 +338,7 @@ def open_nifti(
     (('x', 'y', 'z', 'time'), 'float32', (4, 4, 2), 1.5)
     """
     img, source = _image(path)
-    shape = tuple(int(n) for n in img.shape)
-    if len(shape) not in (3, 4):
-        raise BoldError(
-            f"open_nifti reads 3D or 4D images; {source or 'the image'!r} has shape {shape}. "
-            "Squeeze or split it with nibabel first."
-        )
+    shape = _check_image(img, source)
     dims = ("x", "y", "z", "time")[: len(shape)]
     normalized = _nifti_chunks(_auto_chunks(chunks, shape), shape, dims)
     layout = raw_layout(img)
@@ -195,7 +349,7 @@ def open_nifti(
         stat = Path(source).stat()
         token = tokenize(str(Path(source).resolve()), stat.st_mtime_ns, stat.st_size, normalized)
         data = da.from_array(
-            Float32Proxy(img.dataobj),
+            _FileProxy(img.dataobj, source),
             chunks=normalized,
             name=f"open-nifti-{token}",
             lock=False,  # nibabel opens the file per read

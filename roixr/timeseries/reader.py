@@ -40,6 +40,7 @@ import numpy as np
 __all__ = [
     "DECOMPRESSED",
     "RawLayout",
+    "check_float32",
     "gzip_graph",
     "gzip_threads",
     "raw_layout",
@@ -132,14 +133,39 @@ def raw_layout(img: Any) -> RawLayout | None:
 
 def _scaled(raw: np.ndarray, layout: RawLayout) -> np.ndarray:
     """float32 values from raw on-disk values, nibabel's scaling applied."""
-    if layout.slope == 1.0 and layout.inter == 0.0:
-        return raw.astype(np.float32, copy=False)
-    if raw.dtype.itemsize <= 2 and raw.dtype.kind in "iu":  # exact in float32
-        out = raw.astype(np.float32)
+    unit = layout.slope == 1.0 and layout.inter == 0.0
+    if unit:
+        with np.errstate(over="ignore"):
+            out = raw.astype(np.float32, copy=False)
+    elif raw.dtype.itemsize <= 2 and raw.dtype.kind in "iu":  # exact in float32
+        out = raw.astype(np.float32)  # (open_nifti refuses scaling beyond float32)
         out *= np.float32(layout.slope)
         out += np.float32(layout.inter)
         return out
-    return (raw * layout.slope + layout.inter).astype(np.float32)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = (raw * layout.slope + layout.inter).astype(np.float32)
+    if raw.dtype.kind == "f" and (not unit or raw.dtype.itemsize > 4):
+        check_float32(out, raw, layout.path, layout.slope, layout.inter)
+    return out
+
+
+def check_float32(out: np.ndarray, raw: np.ndarray, path: str, slope: float, inter: float) -> None:
+    """Refuse values that became inf in float32 although the file holds finite ones (its
+    scaling, or float64 values, beyond float32): never a silent inf."""
+    if np.isfinite(out).all():
+        return
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(out) & np.isfinite(raw)
+    if bad.any():
+        from roixr.errors import BoldError
+
+        raise BoldError(
+            f"{path} holds values that are beyond float32 once scaled (scl_slope {slope:g}, "
+            f"scl_inter {inter:g}; {int(bad.sum())} values in this chunk): the header's "
+            "scaling or the data are damaged. Write the image again, or set its scaling with "
+            "nibabel (img.header.set_slope_inter)."
+        )
 
 
 def _buffers(layout: RawLayout, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,11 +194,31 @@ def read_slab(layout: RawLayout, start: int, stop: int) -> np.ndarray:
     if size == 0:
         return np.empty(shape, np.float32, order="F")
     base = begin - begin % mmap.ALLOCATIONGRANULARITY
-    with open(layout.path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), begin + size - base, offset=base, access=mmap.ACCESS_COPY)
+    try:
+        with open(layout.path, "rb") as f:
+            if os.fstat(f.fileno()).st_size < begin + size:
+                raise OSError(f"its data end before byte {begin + size:,}")
+            mapped = mmap.mmap(f.fileno(), begin + size - base, offset=base,
+                               access=mmap.ACCESS_COPY)  # fmt: skip
+    except (OSError, ValueError) as err:  # shortened, removed or unreadable since opened
+        from roixr.errors import BoldError
+
+        raise BoldError(
+            f"could not read volumes {start} to {stop - 1} of {layout.path}: {err}. The file "
+            "is shorter than its header says (truncated, or changed since it was opened), or "
+            "unreadable; write or copy it again."
+        ) from None
     raw = np.frombuffer(mapped, layout.dtype, count=size // layout.dtype.itemsize,
                         offset=begin - base).reshape(shape, order="F")  # fmt: skip
     return raw if layout.direct else _scaled(raw, layout)
+
+
+class _ShortRead(OSError):
+    """The file ended ``done`` bytes into a read."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"the file ended {done} bytes into a read")
+        self.done = done
 
 
 def _read_fully(f: Any, view: memoryview) -> None:
@@ -180,7 +226,7 @@ def _read_fully(f: Any, view: memoryview) -> None:
     while done < len(view):
         n = f.readinto(view[done:])
         if not n:
-            raise OSError(f"it ends {len(view) - done} bytes before its data do")
+            raise _ShortRead(done)
         done += n
 
 
@@ -244,6 +290,7 @@ class _Stream:
     def __init__(self, layout: RawLayout) -> None:
         self.path = layout.path
         self.position = 0
+        self.need = layout.offset + layout.plane_bytes * layout.shape[-1]  # what the header says
         with _LOCK:
             self.threads = max(1, gzip_threads() // (_Stream.open_count + 1))
             _Stream.open_count += 1
@@ -256,6 +303,13 @@ class _Stream:
     def readinto(self, view: memoryview) -> None:
         try:
             _read_fully(self.file, view)
+        except _ShortRead as err:
+            end = self.position + err.done
+            short = OSError(
+                f"its decompressed bytes end at byte {end:,}, before the {self.need:,} its "
+                "header's dimensions, datatype and vox_offset describe"
+            )
+            raise _damaged(self.path, short) from None
         except Exception as err:
             raise _damaged(self.path, err) from err
         self.position += len(view)
@@ -281,7 +335,8 @@ def _damaged(path: str, err: BaseException) -> Exception:
 
     return BoldError(
         f"could not decompress {path}: {err}. The gzipped file is truncated or damaged "
-        "(`gzip -t` on it says so too); write or copy it again."
+        "(`gzip -t` on it says so), or its header's dimensions are larger than its data; "
+        "write or copy it again."
     )
 
 
@@ -301,7 +356,11 @@ def _take_stream(layout: RawLayout, position: int) -> _Stream:
                 stream = _STREAMS.pop(max(behind, key=lambda k: k[1]))
     if stream is None:
         stream = _Stream(layout)
-    stream.skip(position - stream.position)
+    try:
+        stream.skip(position - stream.position)
+    except BaseException:  # a file that ends before the data start: never leave it open
+        stream.close()  # (an open rapidgzip decoder aborts the interpreter at exit)
+        raise
     return stream
 
 
@@ -351,11 +410,12 @@ def read_gzip_slab(layout: RawLayout, start: int, stop: int, *after: Any) -> np.
     stream = _take_stream(layout, layout.offset + start * layout.plane_bytes)
     try:
         stream.readinto(view)
-    except BaseException:
+        result = _finish(out, raw, layout)  # before parking: a refused chunk (values beyond
+    except BaseException:  # float32) ends the read, and a parked stream would never be taken
         stream.close()
         raise
     _keep_stream(layout, stream, end=stop == layout.shape[-1])
-    return _finish(out, raw, layout)
+    return result
 
 
 def gzip_graph(layout: RawLayout, keys: list[tuple], bounds: list[tuple[int, int]]) -> dict:

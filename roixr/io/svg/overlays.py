@@ -20,7 +20,7 @@ import numpy as np
 from lxml import etree
 
 from roixr.errors import OverlayError, OverlayNotFoundError, SVGPathError
-from roixr.io.svg.path import check_matrix, flatten_path, parse_transform
+from roixr.io.svg.path import NUMBER, check_matrix, flatten_path, parse_transform
 
 __all__ = ["Overlays", "Shape", "read_overlays"]
 
@@ -28,7 +28,9 @@ SVG_NS = "http://www.w3.org/2000/svg"
 INKSCAPE_LABEL = "{http://www.inkscape.org/namespaces/inkscape}label"
 _G = f"{{{SVG_NS}}}g"
 _PATH = f"{{{SVG_NS}}}path"
-_LENGTH = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(px|pt|pc|mm|cm|in)?\s*$")
+_LENGTH = re.compile(
+    r"^\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$"
+)
 
 
 def _parser(huge: bool = False) -> etree.XMLParser:
@@ -252,10 +254,9 @@ def _viewbox(root: etree._Element, path: Path) -> tuple[float, ...] | None:
     raw = root.get("viewBox")
     if raw is None:
         return None
-    try:
-        box = tuple(float(v) for v in raw.replace(",", " ").split())
-    except ValueError:
-        box = ()
+    values = raw.replace(",", " ").split()
+    # SVG numbers only: float() would also take 'nan', '1_000' and other scripts' digits
+    box = tuple(float(v) for v in values) if all(NUMBER.fullmatch(v) for v in values) else ()
     if len(box) != 4 or not np.isfinite(box).all() or box[2] <= 0 or box[3] <= 0:
         raise OverlayError(f"the <svg> root of {path} has an invalid viewBox {raw!r}")
     return box

@@ -22,9 +22,11 @@ import numpy as np
 
 from roixr.errors import SVGPathError
 
-__all__ = ["flatten_path", "parse_path", "parse_transform"]
+__all__ = ["NUMBER", "flatten_path", "parse_path", "parse_transform"]
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: \d would take other scripts' digits, which float() reads but SVG does not
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""An SVG number (ASCII digits only), as the path grammar and the viewBox spell it."""
 _SEPARATORS = " \t\n\r\f,"
 _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 
@@ -32,6 +34,10 @@ _ARITY = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7
 _DISTANCE_TOLERANCE_SQUARE = 0.5**2
 _COLLINEARITY_EPSILON = 1e-30
 _RECURSION_LIMIT = 32
+# A cubic wider than this (in root user units, after the transforms) is refused: AGG's
+# subdivision would make up to 2**32 points of it (hours), and no drawing is that large (a
+# pycortex flatmap is about 1000 units wide; a curve 1e8 wide flattens in under 0.1 s).
+MAX_CURVE_SPAN = 1e8
 
 
 class _Scanner:
@@ -66,7 +72,7 @@ class _Scanner:
 
     def number(self) -> float:
         self.skip()
-        match = _NUMBER.match(self.text, self.pos)
+        match = NUMBER.match(self.text, self.pos)
         if match is None:
             raise self.error("expected a number")
         value = float(match.group())
@@ -84,7 +90,7 @@ class _Scanner:
 
     def has_number(self) -> bool:
         self.skip()
-        return _NUMBER.match(self.text, self.pos) is not None
+        return NUMBER.match(self.text, self.pos) is not None
 
     def error(self, what: str) -> SVGPathError:
         snippet = self.text[max(0, self.pos - 20) : self.pos + 20]
@@ -202,8 +208,19 @@ def parse_path(d: str) -> list[tuple[np.ndarray, list[str]]]:
                 codes += ["C"] * 3
             cur = end
         last_kind = "C" if upper in "CS" else "Q" if upper in "QT" else ""
+        if not (math.isfinite(cur[0]) and math.isfinite(cur[1])):
+            raise SVGPathError(
+                f"the path's coordinates overflow at its {cmd!r} command: relative moves "
+                f"add up to {cur}, beyond the largest float. Check the path's numbers."
+            )
     flush()
-    return [(np.asarray(p, dtype=float), c) for p, c in subpaths]
+    out = [(np.asarray(p, dtype=float), c) for p, c in subpaths]
+    if not all(np.isfinite(p).all() for p, _ in out):  # a control point beyond floats
+        raise SVGPathError(
+            "a control point of the path's curves overflows (it is beyond the largest "
+            "float). Check the path's numbers."
+        )
+    return out
 
 
 def _reflect(cur: tuple[float, float], ctrl: tuple[float, float] | None) -> tuple[float, float]:
@@ -221,7 +238,11 @@ def _arc_to_cubics(
     sweep: bool,
     p1: tuple[float, float],
 ) -> list[tuple[tuple[float, float], ...]]:
-    """Convert an SVG elliptical arc to cubic Béziers (SVG 2 implementation notes, F.6)."""
+    """Convert an SVG elliptical arc to cubic Béziers (SVG 2 implementation notes, F.6).
+
+    The radii are scaled up when too small (F.6.6) through ratios, never their squares, so
+    that radii and coordinates near the float limits neither overflow nor lose the arc.
+    """
     if p0 == p1:
         return []
     rx, ry = abs(rx), abs(ry)
@@ -229,21 +250,33 @@ def _arc_to_cubics(
         return [(p0, p1, p1)]  # a straight line, as the spec requires
     phi = math.radians(phi_deg % 360)
     cphi, sphi = math.cos(phi), math.sin(phi)
-    dx, dy = (p0[0] - p1[0]) / 2, (p0[1] - p1[1]) / 2
+    dx, dy = p0[0] / 2 - p1[0] / 2, p0[1] / 2 - p1[1] / 2
     x1p, y1p = cphi * dx + sphi * dy, -sphi * dx + cphi * dy
-    lam = (x1p / rx) ** 2 + (y1p / ry) ** 2
-    if lam > 1:
-        rx, ry = rx * math.sqrt(lam), ry * math.sqrt(lam)
-    num = rx**2 * ry**2 - rx**2 * y1p**2 - ry**2 * x1p**2
-    den = rx**2 * y1p**2 + ry**2 * x1p**2
-    coef = math.sqrt(max(num, 0.0) / den) if den else 0.0
+    hx, hy = x1p / rx, y1p / ry  # the half chord in radii
+    if not (math.isfinite(hx) and math.isfinite(hy)):
+        raise SVGPathError(
+            f"an arc with radii ({rx:g}, {ry:g}) between {p0} and {p1} overflows (its "
+            "radii are too small for its chord by more than the float range). Check the "
+            "arc's numbers."
+        )
+    s = math.hypot(hx, hy)
+    if s > 1:  # radii too small for the chord: scaled up until the chord is a diameter
+        rx, ry, hx, hy = rx * s, ry * s, hx / s, hy / s
+    lam = hx * hx + hy * hy
+    # num / den of F.6.5.2, divided by rx² ry²: (1 - lam) / lam
+    coef = math.sqrt(max(1 - lam, 0.0) / lam) if lam > 0 else 0.0
     if large == sweep:
         coef = -coef
-    cxp, cyp = coef * rx * y1p / ry, -coef * ry * x1p / rx
-    cx = cphi * cxp - sphi * cyp + (p0[0] + p1[0]) / 2
-    cy = sphi * cxp + cphi * cyp + (p0[1] + p1[1]) / 2
-    theta1 = math.atan2((y1p - cyp) / ry, (x1p - cxp) / rx)
-    dtheta = math.atan2((-y1p - cyp) / ry, (-x1p - cxp) / rx) - theta1
+    cxp, cyp = coef * (rx * hy), -coef * (ry * hx)
+    cx = cphi * cxp - sphi * cyp + (p0[0] / 2 + p1[0] / 2)
+    cy = sphi * cxp + cphi * cyp + (p0[1] / 2 + p1[1] / 2)
+    theta1 = math.atan2(hy - cyp / ry, hx - cxp / rx)
+    dtheta = math.atan2(-hy - cyp / ry, -hx - cxp / rx) - theta1
+    if not all(math.isfinite(v) for v in (rx, ry, cx, cy, theta1, dtheta)):
+        raise SVGPathError(
+            f"an arc with radii ({rx:g}, {ry:g}) between {p0} and {p1} overflows (its "
+            "geometry is beyond the float range). Check the arc's numbers."
+        )
     if sweep and dtheta < 0:
         dtheta += 2 * math.pi
     elif not sweep and dtheta > 0:
@@ -311,6 +344,14 @@ def _flatten(pts: np.ndarray, codes: list[str]) -> np.ndarray:
     while i < len(codes):
         if codes[i] == "C":
             (x1, y1), (x2, y2), (x3, y3), (x4, y4) = plist[i - 1 : i + 3]
+            span = max(max(x1, x2, x3, x4) - min(x1, x2, x3, x4),
+                       max(y1, y2, y3, y4) - min(y1, y2, y3, y4))  # fmt: skip
+            if not span <= MAX_CURVE_SPAN:
+                raise SVGPathError(
+                    f"a curve of the path spans {span:.3g} units (after its transforms), "
+                    f"beyond the {MAX_CURVE_SPAN:.0e} roixr flattens: no drawing is that "
+                    "large. Check the path's numbers and its transforms."
+                )
             _bezier(x1, y1, x2, y2, x3, y3, x4, y4, 0, out)
             out.append((x4, y4))
             i += 3
@@ -411,15 +452,16 @@ def parse_transform(text: str | None) -> np.ndarray:
                 break
             raise SVGPathError(f"cannot parse the transform {text!r} at character {pos}")
         name, raw = match.groups()
-        args = [float(v) for v in _NUMBER.findall(raw)]
-        if _NUMBER.sub("", raw).strip(_SEPARATORS):
+        args = [float(v) for v in NUMBER.findall(raw)]
+        if NUMBER.sub("", raw).strip(_SEPARATORS):
             raise SVGPathError(f"bad arguments {raw!r} to {name}() in the transform {text!r}")
         if not all(math.isfinite(v) for v in args):
             raise SVGPathError(
                 f"a number in {name}({raw.strip()}) overflows (it is not a finite float) in "
                 f"the transform {text!r}"
             )
-        out = out @ _transform_matrix(name, args, text)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below if not finite
+            out = out @ _transform_matrix(name, args, text)
         pos = match.end()
     check_matrix(out, f"the transform {text!r}")
     return out
