@@ -110,6 +110,10 @@ class Layout:
     def read_surface(self, kind: str, hemi: str) -> Surface:
         raise NotImplementedError
 
+    def hemisphere_advice(self, kind: str) -> str:
+        """What to do when a surface file holds the other hemisphere."""
+        return "The file is misnamed or was copied over; put back each hemisphere's own file."
+
     # anatomy
     @property
     def anatomical(self) -> Path | None:
@@ -325,6 +329,15 @@ class SurfacesLayout(Layout):
 
     def has_surface(self, kind: str) -> bool:
         return kind in ("white", "pial", "fiducial") or kind in self.files
+
+    def hemisphere_advice(self, kind: str) -> str:
+        files = self.files.get(kind)
+        if files is None:
+            return super().hemisphere_advice(kind)
+        return (
+            f"Pass {kind}=(lh, rh), left hemisphere first: {kind}=('{files[1].name}', "
+            f"'{files[0].name}') if the two are swapped."
+        )
 
     def read_surface(self, kind: str, hemi: str) -> Surface:
         if kind not in self.files:

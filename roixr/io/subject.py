@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from roixr.errors import (
+    OptionError,
     SubjectNotFoundError,
     SurfaceMismatchError,
     TransformNotFoundError,
@@ -85,6 +86,7 @@ class Subject:
         self._surfaces: dict[tuple[str, str], Surface] = {}
         self._transforms: dict[str, Transform] = {}
         self._derived: dict[str, np.ndarray] = {}
+        self._hemispheres_checked = False
 
     @classmethod
     def _from_layout(cls, layout: Layout) -> Subject:
@@ -225,9 +227,9 @@ class Subject:
         Surface
         """
         if hemi not in HEMISPHERES:
-            raise ValueError(f"hemi must be 'lh' or 'rh', got {hemi!r}")
+            raise OptionError(f"hemi must be 'lh' or 'rh', got {hemi!r}")
         if kind not in (*_KINDS, "fiducial"):
-            raise ValueError(
+            raise OptionError(
                 f"unknown surface kind {kind!r}; use one of white, pial, fiducial, flat, inflated"
             )
         key = (kind, hemi)
@@ -236,6 +238,8 @@ class Subject:
             surf = self._read_surface(kind, hemi)
             with self._lock:
                 surf = self._surfaces.setdefault(key, surf)
+            if kind == "white":
+                self._check_hemispheres()
         return surf
 
     def _read_surface(self, kind: str, hemi: Hemi) -> Surface:
@@ -243,6 +247,15 @@ class Subject:
             white, pial = self.surface("white", hemi), self.surface("pial", hemi)
             return Surface((white.points + pial.points) / 2, white.polys, "fiducial")
         surf = self._layout.read_surface(kind, hemi)
+        if surf.hemisphere is not None and surf.hemisphere != hemi:
+            side = {"lh": "left", "rh": "right"}
+            raise SurfaceMismatchError(
+                f"{surf.source} is a {side[surf.hemisphere]}-hemisphere surface "
+                f"({surf.hemisphere_from}) but was given as subject {self.name!r}'s {kind} "
+                f"surface of the {side[hemi]} hemisphere ({hemi}); roixr never swaps "
+                "hemispheres silently.",
+                fix=self._layout.hemisphere_advice(kind),
+            )
         if kind != "white":
             white = self.surface("white", hemi)
             if surf.n_vertices != white.n_vertices:
@@ -251,7 +264,48 @@ class Subject:
                     f"{white.n_vertices}; all surfaces of a hemisphere must share vertices. "
                     "Re-import the subject's surfaces from one FreeSurfer run."
                 )
+            if kind == "pial" and not _same_triangles(surf.polys, white.polys):
+                raise SurfaceMismatchError(
+                    f"{surf.source} and {white.source} have {surf.n_vertices} vertices each "
+                    f"but other triangles ({len(surf.polys)} and {len(white.polys)}, not the "
+                    "same vertex triples): they are different meshes, so vertex i of one is "
+                    "not vertex i of the other.",
+                    fix="Pass the white and pial surfaces of one FreeSurfer run (or of one "
+                    "resampled mesh).",
+                )
         return surf
+
+    def _check_hemispheres(self) -> None:
+        """The left white surface lies left of the right one (RAS: smaller x); checked once
+        both are read."""
+        with self._lock:
+            lh, rh = self._surfaces.get(("white", "lh")), self._surfaces.get(("white", "rh"))
+            if lh is None or rh is None or self._hemispheres_checked:
+                return
+            self._hemispheres_checked = True
+        # in the anatomical image's scanner RAS (FreeSurfer's tkr-RAS of an unconformed
+        # orig.mgz may be mirrored, and roixr places surfaces through that matrix)
+        to_scanner = np.asarray(self.surface_to_scanner, dtype=np.float64)
+        x_lh, x_rh = (
+            float(
+                to_scanner[0, :3] @ np.mean(s.points, axis=0, dtype=np.float64) + to_scanner[0, 3]
+            )
+            for s in (lh, rh)
+        )
+        if x_lh > x_rh:
+            with self._lock:
+                self._surfaces.pop(("white", "lh"), None)
+                self._surfaces.pop(("white", "rh"), None)
+                self._hemispheres_checked = False
+            raise SurfaceMismatchError(
+                f"subject {self.name!r}'s left white surface {lh.source} lies to the right of "
+                f"its right one {rh.source} (mean x {x_lh:+.1f} mm and {x_rh:+.1f} mm in scanner "
+                "RAS, where the left hemisphere has the smaller x). Either the (lh, rh) "
+                "files are swapped, or the surfaces are not in RAS coordinates (LPS "
+                "coordinates flip x); roixr never swaps hemispheres silently.",
+                fix=self._layout.hemisphere_advice("white")
+                + " Surfaces in LPS must be converted to RAS (negate x and y) first.",
+            )
 
     def preload(self, kinds: tuple[str, ...] = ("white", "pial", "flat")) -> Subject:
         """Read several surfaces at once, in threads (decompression and parsing release the GIL).
@@ -379,6 +433,20 @@ class Subject:
             np.concatenate([lh.polys, rh.polys + lh.n_vertices]),
             kind,
         )
+
+
+def _same_triangles(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two triangle arrays list the same vertex triples (in any order)."""
+    if a.shape != b.shape:
+        return False
+    if np.array_equal(a, b):
+        return True
+
+    def canonical(t: np.ndarray) -> np.ndarray:
+        t = np.sort(t, axis=1)
+        return t[np.lexsort(t.T[::-1])]
+
+    return bool(np.array_equal(canonical(a), canonical(b)))
 
 
 SubjectLike = Subject | str | os.PathLike
