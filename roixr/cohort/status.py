@@ -8,10 +8,8 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-import zarr
-
 from roixr.errors import IncompleteCohortWarning, IncompleteStoreError, OptionError
-from roixr.store.format import ERROR, check_kind, group_attrs, subject_status
+from roixr.store.format import ERROR, check_kind, cohort_members, group_attrs, subject_status
 from roixr.store.location import StoreLike, as_location
 
 __all__ = [
@@ -35,9 +33,8 @@ def cohort_status(
     """
     path = as_location(store, storage_options)
     check_cohort(path)
-    root = zarr.open_group(path.zarr_store(read_only=True), mode="r")
     out = {}
-    for name in sorted(n for n, _ in root.groups()):
+    for name in cohort_members(path):  # a group a user added (a "qc") is not a subject
         attrs = group_attrs(path, name)
         out[name] = {"status": subject_status(attrs), "error": attrs.get(ERROR)}
     return out

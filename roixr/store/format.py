@@ -89,9 +89,11 @@ __all__ = [
     "TIMESERIES",
     "VERSION",
     "check_kind",
+    "cohort_members",
     "data_group",
     "group_attrs",
     "is_complete",
+    "is_member",
     "is_zarr",
     "run_status",
     "store_kind",
@@ -187,6 +189,19 @@ def is_complete(
     return bool(group_attrs(loc, group).get(COMPLETE, False))
 
 
+def is_member(attrs: dict[str, Any]) -> bool:
+    """Whether a group of a cohort store is one of its subjects (roixr wrote it: a
+    placeholder, a failed or a written subject), not a group a user added (a ``qc``)."""
+    return any(k in attrs for k in (COMPLETE, STATUS, KIND))
+
+
+def cohort_members(path: StoreLike) -> list[str]:
+    """The subjects of a cohort store, sorted: its groups that roixr wrote."""
+    loc = as_location(path)
+    root = zarr.open_group(loc.zarr_store(read_only=True), mode="r")
+    return sorted(name for name, g in root.groups() if is_member(dict(g.attrs)))
+
+
 def subject_status(attrs: dict[str, Any]) -> Status:
     """A cohort subject's fate from its group's attributes."""
     if attrs.get(COMPLETE):
@@ -265,6 +280,18 @@ def check_kind(
     key = group or ""
     if not loc.exists(key):
         writer = _WRITERS.get(want, "masks.roixr.to_zarr()")
+        if group is not None and loc.exists("") and store_kind(loc) == COHORT:
+            held = cohort_members(loc)
+            shown = ", ".join(held[:20]) + (
+                f" and {len(held) - 20} more" if len(held) > 20 else ""
+            )
+            raise StoreNotFoundError(
+                f"the cohort store {where(loc, None)} holds no subject {group!r}; it holds "
+                f"{len(held)}: {shown or 'none'}.",
+                fix="Pass one of them as group=, or open the whole cohort with "
+                "roixr.open_cohort().",
+                option="store",
+            )
         raise StoreNotFoundError(
             f"no zarr store at {at}.",
             fix=f"Check the path, or write one with {writer}.",
