@@ -177,21 +177,7 @@ def to_zarr(
         )
     target = path if group is None else path / group
     exists = _exists(path, group)
-    if exists and mode == "w-":
-        raise StoreExistsError(
-            f"{where(path, group)} already exists; roixr never overwrites a store unless asked.",
-            fix="Pass mode='w' to replace it, or choose another path.",
-            option="mode",
-        )
-    held = store_kind(path) if exists and group is None else None
-    if held in (COHORT, TIMESERIES):
-        what = "cohort store (roixr.write_cohort)" if held == COHORT else (
-            "time-series store (roixr.extract_cohort)")  # fmt: skip
-        raise StoreKindError(
-            f"{path} is a {what}; replacing it would replace all its subjects by one.",
-            fix="Write to another path, or delete that store first.",
-            option="out",
-        )
+    _refuse_replacing(path, group, exists, mode)
     if exists and target.is_file():
         raise StoreError(f"{target} is a file, not a folder; choose another path")
     # an existing store is replaced only once the new one is complete: write beside it
@@ -229,27 +215,33 @@ def _dataset(obj: xr.DataArray, name: str) -> xr.Dataset:
     return ds
 
 
+def _refuse_replacing(store: Any, group: str | None, exists: bool, mode: str) -> None:
+    """Refuse to write over an existing store unless ``mode="w"``, and never replace a
+    cohort or a time-series store by a single one (a path or a Location)."""
+    if exists and mode == "w-":
+        raise StoreExistsError(
+            f"{where(store, group)} already exists; roixr never overwrites a store unless asked.",
+            fix="Pass mode='w' to replace it, or choose another path.",
+            option="mode",
+        )
+    held = store_kind(store) if exists and group is None else None
+    if held in (COHORT, TIMESERIES):
+        what = "cohort store (roixr.write_cohort)" if held == COHORT else (
+            "time-series store (roixr.extract_cohort)")  # fmt: skip
+        raise StoreKindError(
+            f"{store} is a {what}; replacing it would replace all its subjects by one.",
+            fix="Write to another path, or delete that store first.",
+            option="out",
+        )
+
+
 def _to_object_store(obj: xr.DataArray, name: str, loc: Location, mode: str,
                      group: str | None, compute: bool):  # fmt: skip
     """:func:`to_zarr` to a URL: no rename, so a replacement switches a pointer."""
     loc.check_writable("the store")
     key = group or ""
     exists = not loc.is_empty(key)
-    if exists and mode == "w-":
-        raise StoreExistsError(
-            f"{where(loc, group)} already exists; roixr never overwrites a store unless asked.",
-            fix="Pass mode='w' to replace it, or choose another path.",
-            option="mode",
-        )
-    held = store_kind(loc) if exists and group is None else None
-    if held in (COHORT, TIMESERIES):
-        what = "cohort store (roixr.write_cohort)" if held == COHORT else (
-            "time-series store (roixr.extract_cohort)")  # fmt: skip
-        raise StoreKindError(
-            f"{loc} is a {what}; replacing it would replace all its subjects by one.",
-            fix="Write to another path, or delete that store first.",
-            option="out",
-        )
+    _refuse_replacing(loc, group, exists, mode)
     if exists and loc.isfile(key):
         raise StoreError(f"{where(loc, group)} is an object, not a store; choose another URL")
     ds = _dataset(obj, name)
