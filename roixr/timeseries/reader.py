@@ -18,10 +18,22 @@ task runs where its inputs are). Should a chunk run elsewhere anyway (another pr
 worker lost), its reader opens a new stream and skips to the chunk's start: slower, never
 wrong. :data:`DECOMPRESSED` counts the bytes each process decompressed, per file.
 
-The decoder is chosen by the threads the reading may use (:func:`gzip_threads`): with two or
-more, rapidgzip's parallel inflate (ISA-L inside; it splits one gzip member between threads
-and checks its CRC-32); with one, python-isal's ``igzip``, the fastest single-threaded
-inflate measured here. Both release the GIL while they decode.
+The decoder is chosen by the threads the reading may use (:func:`gzip_threads`) and by how
+much the file compresses (its data's size by its header over the file's size): with two or
+more threads and a barely compressible file (random-like values: at most
+:data:`PARALLEL_MAX_RATIO`), rapidgzip's parallel inflate (ISA-L inside; it splits one gzip
+member between threads and checks its CRC-32); otherwise python-isal's ``igzip``, the fastest
+single-threaded inflate measured here, which decodes straight into the caller's buffer and
+holds about 17 MB whatever the data. rapidgzip keeps decoded work units of a fixed number of
+*compressed* bytes, so its memory grows with the compression ratio (about 500 MB on a
+realistic series that compresses 4.7×), while one isal thread inflates such data as fast as
+rapidgzip's two (long matches decode quickly). Both release the GIL while they decode.
+
+Each stream fills its slabs from a few buffers of its own (:class:`_SlabPool`), allocated at
+its first chunk and reused for the next ones once no array refers to them any more: a pass
+over a file allocates no per-chunk memory, so it pays no page faults for fresh pages even
+where glibc returns every freed large block to the system (``MALLOC_TRIM_THRESHOLD_``, as a
+``dask.distributed`` worker sets it).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import numpy as np
 
 __all__ = [
     "DECOMPRESSED",
+    "PARALLEL_MAX_RATIO",
     "RawLayout",
     "check_float32",
     "gzip_graph",
@@ -54,6 +67,16 @@ _MAX_STREAMS = 8  # open streams kept per process (oldest closed first)
 GZIP_THREADS_KEY = "roixr.gzip-threads"  # dask config: the gzip decoders' thread budget
 _MAX_THREADS = 8  # a cap on the budget (more than 2 cores were not measured here)
 _RAPIDGZIP_BYTES = 16 << 20  # compressed bytes in rapidgzip's work units, all threads together
+#: Decompressed bytes per compressed byte above which one isal thread inflates a file even
+#: when more threads are allowed (rapidgzip's memory grows with the ratio; see the module doc)
+PARALLEL_MAX_RATIO = 1.5
+#: Bytes per call of isal's ``readinto``, which decodes into a new bytes object of the size
+#: asked and copies it: below glibc's mmap threshold (128 KiB, fixed once
+#: ``MALLOC_TRIM_THRESHOLD_`` is set) that object comes from the heap and its pages are
+#: reused, where a whole chunk's would be mapped and faulted in afresh on every call
+_ISAL_PIECE = 64 << 10
+_POOL_BUFFERS = 4  # slab buffers a stream keeps: the chunk being read, the previous one (an
+# argument of the read, for order) and the chunks being reduced
 
 
 @dataclass(frozen=True)
@@ -131,14 +154,21 @@ def raw_layout(img: Any) -> RawLayout | None:
     )
 
 
-def _scaled(raw: np.ndarray, layout: RawLayout) -> np.ndarray:
-    """float32 values from raw on-disk values, nibabel's scaling applied."""
+def _scaled(raw: np.ndarray, layout: RawLayout, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 values from raw on-disk values, nibabel's scaling applied; written into
+    ``out`` (float32, ``raw``'s shape) when given, except for scaling computed in float64."""
     unit = layout.slope == 1.0 and layout.inter == 0.0
-    if unit:
+    small_int = raw.dtype.itemsize <= 2 and raw.dtype.kind in "iu"  # exact in float32
+    if out is not None and (unit or small_int):
         with np.errstate(over="ignore"):
-            out = raw.astype(np.float32, copy=False)
-    elif raw.dtype.itemsize <= 2 and raw.dtype.kind in "iu":  # exact in float32
-        out = raw.astype(np.float32)  # (open_nifti refuses scaling beyond float32)
+            np.copyto(out, raw, casting="unsafe")  # the cast astype makes, in place
+    if unit:
+        if out is None:
+            with np.errstate(over="ignore"):
+                out = raw.astype(np.float32, copy=False)
+    elif small_int:
+        if out is None:  # (open_nifti refuses scaling beyond float32)
+            out = raw.astype(np.float32)
         out *= np.float32(layout.slope)
         out += np.float32(layout.inter)
         return out
@@ -168,17 +198,58 @@ def check_float32(out: np.ndarray, raw: np.ndarray, path: str, slope: float, int
         )
 
 
-def _buffers(layout: RawLayout, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+class _SlabPool:
+    """Buffers for the slabs of one stream, reused once no array refers to them.
+
+    A slab is a view of one of these buffers. A buffer is handed out again only when its
+    reference count says that nothing but the pool holds it: no slab, view or memoryview of
+    it is alive anywhere (a slab a caller kept, or one dask still holds for a later task, is
+    never overwritten). At most ``keep`` buffers are kept; when all of them are in use a
+    fresh array is allocated and left to its users.
+    """
+
+    def __init__(self, keep: int = _POOL_BUFFERS) -> None:
+        self.buffers: list[np.ndarray] = []
+        self.keep = keep
+        self.allocated = 0  # buffers allocated so far (pooled or not)
+
+    def _free(self, i: int) -> bool:
+        return sys.getrefcount(self.buffers[i]) <= 2  # the list's reference and the argument
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A Fortran-ordered array of ``shape`` and ``dtype`` on a free buffer."""
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        free = [i for i in range(len(self.buffers)) if self._free(i)]
+        fits = [i for i in free if self.buffers[i].size >= nbytes]
+        if fits:
+            buffer = self.buffers[fits[0]]
+        else:
+            buffer = np.empty(max(nbytes, 1), np.uint8)
+            self.allocated += 1
+            if free:  # a free buffer too small for this slab: replaced
+                self.buffers[free[0]] = buffer
+            elif len(self.buffers) < self.keep:
+                self.buffers.append(buffer)
+        return buffer[:nbytes].view(dtype).reshape(shape, order="F")
+
+
+def _buffers(
+    layout: RawLayout, start: int, stop: int, pool: _SlabPool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The float32 output slab and the raw array its bytes are read into (the same one
-    when the file holds native float32)."""
+    when the file holds native float32), from ``pool`` when given."""
     shape = (*layout.shape[:-1], stop - start)
-    out = np.empty(shape, np.float32, order="F")
-    raw = out if layout.direct else np.empty(shape, layout.dtype, order="F")
+    if pool is None:
+        out = np.empty(shape, np.float32, order="F")
+        raw = out if layout.direct else np.empty(shape, layout.dtype, order="F")
+        return out, raw
+    out = pool.take(shape, np.dtype(np.float32))
+    raw = out if layout.direct else pool.take(shape, layout.dtype)
     return out, raw
 
 
 def _finish(out: np.ndarray, raw: np.ndarray, layout: RawLayout) -> np.ndarray:
-    return out if raw is out else _scaled(raw, layout)
+    return out if raw is out else _scaled(raw, layout, out)
 
 
 def read_slab(layout: RawLayout, start: int, stop: int) -> np.ndarray:
@@ -221,10 +292,11 @@ class _ShortRead(OSError):
         self.done = done
 
 
-def _read_fully(f: Any, view: memoryview) -> None:
-    done = 0
-    while done < len(view):
-        n = f.readinto(view[done:])
+def _read_fully(f: Any, view: memoryview, piece: int | None = None) -> None:
+    """Fill ``view`` from ``f``, in reads of at most ``piece`` bytes when given."""
+    done, size = 0, len(view)
+    while done < size:
+        n = f.readinto(view[done : size if piece is None else min(size, done + piece)])
         if not n:
             raise _ShortRead(done)
         done += n
@@ -264,6 +336,16 @@ def gzip_threads() -> int:
     return max(1, min(threads or os.cpu_count() or 1, _MAX_THREADS))
 
 
+def compression_ratio(layout: RawLayout) -> float:
+    """Decompressed bytes (as the header describes them) per byte of the gzipped file."""
+    try:
+        size = os.path.getsize(layout.path)
+    except OSError:
+        return 1.0  # the decoder's open says what is wrong
+    need = layout.offset + layout.plane_bytes * layout.shape[-1]
+    return need / max(size, 1)
+
+
 def _open_decoder(path: str, threads: int) -> Any:
     """rapidgzip with ``threads`` threads, or python-isal's single-threaded decoder.
 
@@ -291,9 +373,13 @@ class _Stream:
         self.path = layout.path
         self.position = 0
         self.need = layout.offset + layout.plane_bytes * layout.shape[-1]  # what the header says
+        self.pool = _SlabPool()
         with _LOCK:
             self.threads = max(1, gzip_threads() // (_Stream.open_count + 1))
             _Stream.open_count += 1
+        if self.threads > 1 and compression_ratio(layout) > PARALLEL_MAX_RATIO:
+            self.threads = 1  # compressible data: one isal thread, bounded memory
+        self.piece = None if self.threads > 1 else _ISAL_PIECE  # rapidgzip: no copy
         try:
             self.file = _open_decoder(layout.path, self.threads)
         except Exception as err:
@@ -302,7 +388,7 @@ class _Stream:
 
     def readinto(self, view: memoryview) -> None:
         try:
-            _read_fully(self.file, view)
+            _read_fully(self.file, view, self.piece)
         except _ShortRead as err:
             end = self.position + err.done
             short = OSError(
@@ -403,13 +489,14 @@ def read_gzip_slab(layout: RawLayout, start: int, stop: int, *after: Any) -> np.
 
     Reads on from the stream the previous chunk left at this chunk's first byte (``after``
     is that chunk, passed by the graph only to order the reads). The decompressed bytes go
-    straight into the result when the file holds float32.
+    straight into the result when the file holds float32. The result is a view of one of
+    the stream's buffers (:class:`_SlabPool`), reused for a later chunk only once nothing
+    refers to it.
     """
-    out, raw = _buffers(layout, start, stop)
-    view = raw.reshape(-1, order="F").view(np.uint8).data
     stream = _take_stream(layout, layout.offset + start * layout.plane_bytes)
     try:
-        stream.readinto(view)
+        out, raw = _buffers(layout, start, stop, stream.pool)
+        stream.readinto(raw.reshape(-1, order="F").view(np.uint8).data)
         result = _finish(out, raw, layout)  # before parking: a refused chunk (values beyond
     except BaseException:  # float32) ends the read, and a parked stream would never be taken
         stream.close()

@@ -18,10 +18,16 @@ volume by volume (a ``(time, voxel)`` array), and, for each requested statistic:
   for fractions.
 
 Several statistics share the gather and the means. Sums are accumulated in float64.
+
+The chunk-sized temporaries (the gathered values in float32 and float64, the NaN mask) are
+written into buffers each thread keeps (:func:`workspace`) rather than allocated per chunk:
+where glibc returns every freed large block to the system (``MALLOC_TRIM_THRESHOLD_``, as a
+``dask.distributed`` worker sets it), a fresh block is faulted in page by page each time.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from itertools import product
@@ -30,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from roixr.errors import FormError
+from roixr.errors import FormError, GridMismatchError
 
 __all__ = [
     "STATS",
@@ -44,6 +50,7 @@ __all__ = [
     "roi_block",
     "roi_chunk",
     "weighted_median",
+    "workspace",
 ]
 
 Stat = Literal[
@@ -308,8 +315,31 @@ class _Chunk:
         raise ValueError(f"unknown stat {name!r}")  # checked by the caller
 
 
-def gather(block: np.ndarray, weights: Weights) -> np.ndarray:
-    """The selected voxels of a ``(x, y, z, time)`` chunk as a ``(time, voxel)`` array.
+_WORKSPACE = threading.local()
+_WORKSPACE_MAX = 16 << 20  # bytes of temporaries a thread keeps between chunks (and calls)
+
+
+def workspace(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A C-ordered scratch array of this thread, reused from chunk to chunk.
+
+    One buffer per ``name`` and thread, grown when a chunk needs more; its contents are
+    whatever the last use left. Arrays beyond :data:`_WORKSPACE_MAX` bytes are allocated
+    afresh each time (not kept). Never return it, or a view of it, from a kernel.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes > _WORKSPACE_MAX:
+        return np.empty(shape, dtype)
+    buffers: dict[str, np.ndarray] = _WORKSPACE.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < nbytes:
+        buffer = buffers[name] = np.empty(max(nbytes, 1), np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def gather(block: np.ndarray, weights: Weights, out: np.ndarray | None = None) -> np.ndarray:
+    """The selected voxels of a ``(x, y, z, time)`` chunk as a ``(time, voxel)`` array
+    (written into ``out``, of the chunk's dtype, when given).
 
     A chunk read off disk is Fortran-ordered: each volume is contiguous, so the gather
     runs volume by volume through memory that stays in cache.
@@ -319,7 +349,16 @@ def gather(block: np.ndarray, weights: Weights) -> np.ndarray:
         volumes = block.reshape(-1, n_time, order="F").T  # (time, voxel), C-contiguous
     else:
         volumes = np.moveaxis(block, -1, 0).reshape(n_time, -1, order="F")
-    return np.take(volumes, weights.flat, axis=1)
+    if out is None:
+        return np.take(volumes, weights.flat, axis=1)
+    if weights.flat.size and not 0 <= weights.flat[0] <= weights.flat[-1] < volumes.shape[1]:
+        raise GridMismatchError(  # flat is increasing; roi_timeseries checks the grid first
+            f"the masks select voxels up to flat index {int(weights.flat[-1])} but the "
+            f"chunk's volumes have {volumes.shape[1]} voxels: the series is not on the "
+            "masks' grid. Use the masks of the series' grid."
+        )
+    # mode="clip" (indices checked above): "raise" would buffer the whole output again
+    return np.take(volumes, weights.flat, axis=1, out=out, mode="clip")
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -355,14 +394,17 @@ def roi_block(block: np.ndarray, weights: Weights, *, stats: tuple[str, ...]) ->
     An ROI with no (finite) voxel gives NaN, except ``sum`` (0) and ``count`` (0).
     The result is float32, or int32 when ``stats`` is ``("count",)``.
     """
-    xt = gather(block, weights)
-    if xt.dtype != np.float32:
-        xt = xt.astype(np.float32)
-    x = xt.T.astype(np.float64, order="C")  # (voxel, time): what sparse products take
-    nan = np.isnan(x)
+    n_time, n_sel = block.shape[-1], weights.flat.size
+    if block.dtype == np.float32:
+        xt = gather(block, weights, out=workspace("xt", (n_time, n_sel), np.float32))
+    else:
+        xt = gather(block, weights).astype(np.float32)
+    x = workspace("x", (n_sel, n_time), np.float64)  # (voxel, time): what sparse
+    np.copyto(x, xt.T)  # products take; exact, as xt.T.astype(np.float64) would be
+    nan = np.isnan(x, out=workspace("nan", x.shape, bool))
     finite = None
     if nan.any():
-        finite = (~nan).astype(np.float64)
+        finite = np.logical_not(nan, out=workspace("finite", x.shape, np.float64))
         x[nan] = 0.0
     chunk = _Chunk(weights, xt, x, finite)
     dtype = np.int32 if stats == ("count",) else np.float32
