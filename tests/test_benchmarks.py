@@ -80,3 +80,21 @@ def test_compare_gzip_decoders_script(tmp_path):
     labels = [r[0] for r in table_rows(text)]
     assert labels[:4] == ["zlib (CPython gzip)", "python-isal", "rapidgzip, 1 thread",
                           "rapidgzip, 2 threads"]  # fmt: skip
+
+
+def test_compare_cohort_scale_script(tmp_path):
+    """The cohort-store scale comparison runs on a tiny cohort, the working tree on both
+    sides (``--old-tree``), and its table has every measure for both layouts."""
+    root = str(Path(__file__).resolve().parents[1])
+    text = run_script("compare_cohort_scale.py", "--sizes", "3", "--repeat", "1", "--no-s3",
+                      "--old-tree", root, "--tmp", str(tmp_path))  # fmt: skip
+    rows = {r[0]: r[1:] for r in table_rows(text)}
+    assert rows["objects in the store (per subject)"][0] == rows[
+        "objects in the store (per subject)"][1]  # fmt: skip
+    for label in ("`write_cohort` wall", "`open_cohort(store)`, call",
+                  "`cohort_status(store)`, whole process", "client peak RSS",
+                  "scheduler peak RSS"):  # fmt: skip
+        old, new, ratio = rows[label]
+        assert old.endswith(("s", "MB")) and new.endswith(("s", "MB")), rows[label]
+        assert ratio.endswith("×"), rows[label]
+    assert "load average" in text.splitlines()[0] and "end:" in text
