@@ -3,13 +3,16 @@ on a real S3 server (SeaweedFS), at 1,000 and 10,000 synthetic subjects.
 
     python asv_bench/compare_cohort_scale.py [--sizes 1000 10000] [--repeat 3]
         [--layouts old new] [--old-tree PATH] [--old-commit 34c8499]
+        [--new-tree PATH] [--new-commit REV]
         [--no-s3] [--s3-sizes 1000] [--tmp DIR]
 
 The two layouts are two roixr source trees: "old" is roixr at ``--old-commit`` (a
 ``git worktree`` the script adds under ``--tmp`` and removes at the end, or ``--old-tree``),
-"new" the working tree this script belongs to. Every measurement is a fresh process with
-``PYTHONPATH`` set to its tree (as ``compare_roixr_versions.py``), the layouts interleaved
-(their order alternating), so the machine's load affects both alike.
+"new" the working tree this script belongs to (or ``--new-tree``, or a worktree at
+``--new-commit``: a long run is then immune to edits of the working tree). Every
+measurement is a fresh process with ``PYTHONPATH`` set to its tree (as
+``compare_roixr_versions.py``), the layouts interleaved (their order alternating), so the
+machine's load affects both alike.
 
 The cohort is :func:`roixr.datasets.synthetic_subject` (written once) under many names,
 ``{f"sub-{i:05d}": (subject, "fullhead")}``, with ``write_cohort``'s default options. For
@@ -483,18 +486,19 @@ def table(results: dict, layouts: list[str], sizes: list[int]) -> None:
 
 
 @contextmanager
-def old_tree(args: argparse.Namespace, tmp: Path) -> Iterator[Path]:
-    """``--old-tree``, or a git worktree at ``--old-commit`` (removed at the end)."""
-    if args.old_tree:
-        yield Path(args.old_tree).resolve()
+def source_tree(path: str | None, commit: str | None, tmp: Path, name: str) -> Iterator[Path]:
+    """``path``, or a git worktree at ``commit`` (removed at the end), or, with neither,
+    the working tree this script belongs to."""
+    if path or not commit:
+        yield Path(path).resolve() if path else HERE
         return
-    path = tmp / "roixr-old"
-    subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(path),
-                    args.old_commit], check=True, capture_output=True)  # fmt: skip
+    tree = tmp / f"roixr-{name}"
+    subprocess.run(["git", "-C", str(HERE), "worktree", "add", "--detach", str(tree), commit],
+                   check=True, capture_output=True)  # fmt: skip
     try:
-        yield path
+        yield tree
     finally:
-        subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(path)],
+        subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(tree)],
                        check=False, capture_output=True)  # fmt: skip
 
 
@@ -513,14 +517,20 @@ def main() -> None:
     parser.add_argument(
         "--old-commit", default="34c8499", help="the commit of the old layout (without --old-tree)"
     )
+    parser.add_argument("--new-tree", help="roixr's source tree for the new layout")
+    parser.add_argument("--new-commit", help="a commit for the new layout, checked out apart "
+                        "(default: the working tree, as it is while the script runs)")  # fmt: skip
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 server")
     parser.add_argument("--tmp", default=None, help="folder for the stores (default: /tmp)")
     args = parser.parse_args()
     print(f"start: {cores()}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
-        with old_tree(args, tmp) as old:
-            trees = {"old": old, "new": HERE}
+        with (
+            source_tree(args.old_tree, args.old_commit, tmp, "old") as old,
+            source_tree(args.new_tree, args.new_commit, tmp, "new") as new,
+        ):
+            trees = {"old": old, "new": new}
             trees = {lay: trees[lay] for lay in args.layouts}
             for tree in trees.values():  # each process then runs from bytecode
                 compileall.compile_dir(tree / "roixr", quiet=1)
