@@ -68,13 +68,14 @@ def _pairs(wv, pv, tris, split, chunk, orientation, workers):
     return tuple(np.concatenate([d[i] for d in done]) for i in range(3))
 
 
-def _hemisphere(surfaces, table, chunk, wv, pv, tris, split, none, workers):
-    """One hemisphere's (voxels, roi values, cortex values, found vertices)."""
+def _hemisphere(surfaces, table, chunk, wv, pv, tris, split, none, found, workers):
+    """One hemisphere's (voxels, roi values, cortex values); marks its vertices with a
+    column in the chunk in ``found``."""
     orientation = mesh_orientation(wv, pv, tris) if len(tris) else 1.0
     owner, voxel, volume = _pairs(wv, pv, tris, split, chunk, orientation, workers)
+    found[owner] = True
     if len(owner) == 0:
-        empty = np.empty(0, np.int64)
-        return empty, np.zeros((len(table.names), 0)), np.zeros(0), empty
+        return np.empty(0, np.int64), np.zeros((len(table.names), 0)), np.zeros(0)
     voxels, column = compact_indices(voxel, chunk.size)
     m = len(voxels)
     total = np.bincount(column, weights=volume, minlength=m).astype(float)
@@ -93,7 +94,7 @@ def _hemisphere(surfaces, table, chunk, wv, pv, tris, split, none, workers):
     np.clip(values, 0.0, inside, out=values)
     np.clip(cortex, 0.0, inside, out=cortex)
     keep = inside > 0
-    return voxels[keep], values[:, keep], cortex[keep], np.unique(owner)
+    return voxels[keep], values[:, keep], cortex[keep]
 
 
 def ribbon_sampler(
@@ -106,16 +107,16 @@ def ribbon_sampler(
     left_tri = tris[:, 0] < surfaces.n_lh
     wv = to_voxels(chunk.coord, surfaces.white)
     pv = to_voxels(chunk.coord, surfaces.pial)
+    found = np.zeros(surfaces.n_vertices, dtype=bool)
     parts = [
-        _hemisphere(surfaces, table, chunk, wv, pv, tris[side], split[side], none, workers)
+        _hemisphere(surfaces, table, chunk, wv, pv, tris[side], split[side], none, found, workers)
         for side in (left_tri, ~left_tri)
     ]
     voxels = np.concatenate([p[0] for p in parts])
     values = np.concatenate([p[1] for p in parts], axis=1)
     cortex = np.concatenate([p[2] for p in parts])
     left = np.repeat([True, False], [len(parts[0][0]), len(parts[1][0])])
-    found = np.union1d(parts[0][3], parts[1][3])
-    return SamplerResult(voxels, values, found, cortex, left=left)
+    return SamplerResult(voxels, values, np.flatnonzero(found), cortex, left=left)
 
 
 def _sample(surfaces, table, chunk, prepared, workers) -> SamplerResult:
