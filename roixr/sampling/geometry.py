@@ -19,12 +19,15 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from roixr.io.subject import Subject
 from roixr.io.transforms import Transform
+
+if TYPE_CHECKING:  # scipy.spatial (~0.2 s to import) is loaded by the samplers that query
+    from scipy.spatial import cKDTree
 
 __all__ = ["Surfaces", "content_token", "surfaces_of"]
 
@@ -85,6 +88,8 @@ class Surfaces:
             with self._lock:
                 tree = self.__dict__.get("_tree")
                 if tree is None:
+                    from scipy.spatial import cKDTree
+
                     # unbalanced, uncompacted: half the build time, queries as fast
                     tree = cKDTree(self.fiducial, balanced_tree=False, compact_nodes=False)
                     self.__dict__["_tree"] = tree
