@@ -4,7 +4,7 @@ on a real S3 server (SeaweedFS), at 1,000 and 10,000 synthetic subjects.
     python asv_bench/compare_cohort_scale.py [--sizes 1000 10000] [--repeat 3]
         [--layouts old new] [--old-tree PATH] [--old-commit 34c8499]
         [--new-tree PATH] [--new-commit REV]
-        [--no-s3] [--s3-sizes 1000] [--tmp DIR]
+        [--no-s3 | --no-local] [--s3-sizes 1000] [--tmp DIR]
 
 The two layouts are two roixr source trees: "old" is roixr at ``--old-commit`` (a
 ``git worktree`` the script adds under ``--tmp`` and removes at the end, or ``--old-tree``),
@@ -521,6 +521,7 @@ def main() -> None:
     parser.add_argument("--new-commit", help="a commit for the new layout, checked out apart "
                         "(default: the working tree, as it is while the script runs)")  # fmt: skip
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 server")
+    parser.add_argument("--no-local", action="store_true", help="only the S3 server")
     parser.add_argument("--tmp", default=None, help="folder for the stores (default: /tmp)")
     args = parser.parse_args()
     print(f"start: {cores()}", flush=True)
@@ -539,8 +540,10 @@ def main() -> None:
             subject = Path(child(first, SUBJECT, tmp / "synthetic" / "sub")[0])
             takes = {lay: child(t, TAKES_SUBJECTS)[0] == "True" for lay, t in trees.items()}
             print(f"open_cohort takes subjects=: {takes}", flush=True)
-            results = {"local disk": measure(args, trees, Backend("local", str(tmp)),
-                                             args.sizes, subject, takes)}  # fmt: skip
+            results = {}
+            if not args.no_local:
+                results["local disk"] = measure(args, trees, Backend("local", str(tmp)),
+                                                args.sizes, subject, takes)  # fmt: skip
             if not args.no_s3:
                 with SeaweedS3(tmp / "seaweedfs") as s3:
                     backend = Backend("S3", f"s3://{s3.bucket}", s3)
