@@ -15,11 +15,17 @@ processes, 1 thread each) in its own process, and a fresh client process that ti
 ``find_runs`` and ``extract_cohort(source="aparc")`` into a new store, then reads the peak
 resident memory (``VmHWM``, the kernel's high-water mark of each process, not a sample) of
 the scheduler's process (``client.run_on_scheduler``), of each worker (``client.run``) and
-of itself, and the scheduler's total task time per kind (masks, series). The per-run
+of itself, the scheduler's total task time per kind (masks, series) and how much of it
+the tasks' thread was on a CPU (distributed's metrics), and, from distributed's task
+stream, each worker's time outside tasks: before its first task, between the masks and the
+series phases, between tasks, after its last task. The per-run
 overhead is ``wall × workers / runs`` minus the reduction itself: ``roi_timeseries`` of
 one run on its masks held in memory (synchronous scheduler, one decoder thread, as on a
 worker; median of 5 after a first call). Then: the store's files, and ``open_timeseries``
-timed in fresh processes (median of 3).
+timed in fresh processes (median of 3). Unless ``--no-variants``, each size is also
+extracted on a cluster whose workers' statistical profiler is off
+(``distributed.worker.profile.enabled``: its history, one entry per second of a run, is
+what grows in a worker), before the default cluster.
 
 **Real-size runs** (``--real-subjects`` × ``--real-runs``): pycortex's S1 under as many
 subject names, as an fMRIPrep tree (``anat/*_hemi-{L,R}_{white,pial}.surf.gii`` and the
@@ -83,6 +89,8 @@ from distributed import LocalCluster
 if __name__ == "__main__":
     if sys.argv[2] == "no-malloc-trim":  # unset what distributed sets in workers' environment
         dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+    if sys.argv[2] == "no-profiler":  # the workers' statistical profiler (its history) off
+        dask.config.set({"distributed.worker.profile.enabled": False})
     with LocalCluster(n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster:
         print(cluster.scheduler_address, flush=True)
@@ -97,7 +105,7 @@ start = time.perf_counter()
 import numpy as np
 import dask
 import roixr
-from distributed import Client
+from distributed import Client, get_task_stream
 roixr.find_runs, roixr.extract_cohort, roixr.open_timeseries  # first use imports them
 from roixr.timeseries import open_nifti, roi_timeseries
 imported = time.perf_counter()
@@ -117,6 +125,22 @@ def metrics(dask_scheduler=None):  # seconds on and off CPU in tasks, per kind o
             if isinstance(k, tuple) and len(k) == 4 and k[0] == "execute"
             and str(k[1]).startswith("roixr-") and k[3] == "seconds"}
 
+def idle(records, begin, end):  # each worker's time outside tasks, by where it falls
+    out = {"start": 0.0, "switch": 0.0, "between": 0.0, "end": 0.0}
+    spans = {}
+    for r in records:
+        for s in r["startstops"]:
+            if s["action"] == "compute":
+                kind = "masks" if str(r["key"]).startswith("roixr-masks") else "series"
+                spans.setdefault(r["worker"], []).append((s["start"], s["stop"], kind))
+    for w in spans.values():
+        w.sort()
+        out["start"] += w[0][0] - begin
+        out["end"] += end - w[-1][1]
+        for (_, stop, a), (start, _, b) in zip(w, w[1:]):
+            out["switch" if a != b else "between"] += max(0.0, start - stop)
+    return out
+
 def prefixes(dask_scheduler=None):
     return {name: dict(tp.all_durations) for name, tp in dask_scheduler.task_prefixes.items()
             if name.startswith("roixr-")}
@@ -130,8 +154,12 @@ if source != "aparc":  # ROI vertices: {name: {"L": vertices, "R": vertices}}
 begin = time.perf_counter()
 runs = roixr.find_runs(root, subjects=labels)
 found = time.perf_counter()
-roixr.extract_cohort(runs, store, source=source, client=client)
+with get_task_stream(client) as stream:
+    started = time.time()
+    roixr.extract_cohort(runs, store, source=source, client=client)
+    ended = time.time()
 done = time.perf_counter()
+gaps = idle(stream.data, started, ended)
 peaks = {"scheduler": client.run_on_scheduler(memory), "workers": client.run(memory),
          "client": memory()}
 tasks = client.run_on_scheduler(prefixes)
@@ -153,7 +181,7 @@ print(json.dumps({"imports": imported - start, "find": found - begin, "extract":
                   "runs": int(ds.sizes["run"]), "groups": len(set(ds.masks_group.values)),
                   "rois": int(ds.sizes["roi"]), "volumes": int(ds.sizes["time"]),
                   "reduce": sorted(reduce[1:])[2], "peaks": peaks, "tasks": tasks,
-                  "cpu": workers_cpu, "split": split, "first_bold": bold}))
+                  "cpu": workers_cpu, "split": split, "idle": gaps, "first_bold": bold}))
 """
 
 OPEN = """
@@ -284,7 +312,8 @@ def child(code: str, *args: object, env: dict | None = None) -> tuple[dict, floa
 
 class Cluster:
     """A 2-worker LocalCluster in a process of its own (started, timed, closed); ``mode``
-    "no-malloc-trim" spawns its workers without distributed's ``MALLOC_TRIM_THRESHOLD_``."""
+    "no-malloc-trim" spawns its workers without distributed's ``MALLOC_TRIM_THRESHOLD_``,
+    "no-profiler" with ``distributed.worker.profile.enabled`` False."""
 
     def __init__(self, mode: str = "default") -> None:
         self.mode = mode
@@ -341,6 +370,11 @@ def cpu_seconds(result: dict, kind: str) -> float:
     return float(result["split"].get(f"roixr-{kind}:thread-cpu", 0.0))
 
 
+def worker_cpu(result: dict) -> float:
+    """CPU seconds (user + system, every thread) of the workers over their lives."""
+    return sum(c["user"] + c["system"] for c in result["cpu"].values())
+
+
 def mib(v: float) -> str:
     return f"{v:.0f} MB"
 
@@ -361,11 +395,19 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
           f"volumes) written by fmriprep_like in {written:.1f} s: {n_files} files, "
           f"{size / 1e6:.0f} MB, no hard links", flush=True)  # fmt: skip
     results: dict[int, list[dict]] = {n: [] for n in args.subjects}
+    quiet: dict[int, list[dict]] = {n: [] for n in args.subjects}  # workers' profiler off
     opened: dict[int, list[dict]] = {n: [] for n in args.subjects}
     files: dict[int, tuple[int, int]] = {}
     for r in range(args.repeat):
         for n in args.subjects:
             store = tmp / f"ts{n}.zarr"
+            if not args.no_variants:
+                q = extract(root, store, str(n), "aparc", tmp, "no-profiler")
+                quiet[n].append(q)
+                print(f"[{r + 1}/{args.repeat}] {n} subjects, workers' profiler off: "
+                      f"extract_cohort {q['extract']:.1f} s, worker peaks "
+                      f"{[round(m['VmHWM']) for m in q['peaks']['workers'].values()]} MB; "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
             res = extract(root, store, str(n), "aparc", tmp)
             results[n].append(res)
             files[n] = store_files(store)
@@ -379,7 +421,7 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
                   f"{res['extract']:.1f} s (masks tasks {task_seconds(res, 'masks'):.1f} s, "
                   f"{cpu_seconds(res, 'masks'):.1f} s on CPU; series tasks "
                   f"{task_seconds(res, 'series'):.1f} s, {cpu_seconds(res, 'series'):.1f} s on "
-                  f"CPU), reduction alone "
+                  f"CPU; workers' CPU {worker_cpu(res):.1f} s), reduction alone "
                   f"{res['reduce'] * 1e3:.1f} ms; peaks: scheduler "
                   f"{res['peaks']['scheduler']['VmHWM']:.0f} MB, workers "
                   f"{[round(m['VmHWM']) for m in w.values()]} MB, client "
@@ -389,8 +431,8 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
                   flush=True)  # fmt: skip
     shutil.rmtree(root)
 
-    def med(n: int, get) -> float:
-        return statistics.median(get(x) for x in results[n])
+    def med(n: int, get, among: dict | None = None) -> float:
+        return statistics.median(get(x) for x in (among or results)[n])
 
     def per_run(x: dict) -> float:
         return x["extract"] * WORKERS / x["runs"]
@@ -407,12 +449,15 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
         ("runs (masks groups)", lambda n: f"{results[n][0]['runs']} ({results[n][0]['groups']})"),
         ("`find_runs`", lambda n: f"{med(n, lambda x: x['find']):.2f} s"),
         ("`extract_cohort` wall", lambda n: f"{med(n, lambda x: x['extract']):.1f} s"),
-        ("masks tasks, total (both workers; on CPU)",
+        ("masks tasks, total (both workers; their thread on CPU)",
          lambda n: f"{med(n, lambda x: task_seconds(x, 'masks')):.1f} s "
                    f"({med(n, lambda x: cpu_seconds(x, 'masks')):.1f} s)"),
-        ("series tasks, total (both workers; on CPU)",
+        ("series tasks, total (both workers; their thread on CPU)",
          lambda n: f"{med(n, lambda x: task_seconds(x, 'series')):.1f} s "
                    f"({med(n, lambda x: cpu_seconds(x, 'series')):.1f} s)"),
+        ("workers' CPU, user + system (of 2 × wall)",
+         lambda n: f"{med(n, worker_cpu):.1f} s "
+                   f"({med(n, lambda x: WORKERS * x['extract']):.1f} s)"),
         ("wall × workers / runs", lambda n: f"{med(n, per_run) * 1e3:.0f} ms"),
         ("`roi_timeseries` alone, one run (masks in memory)",
          lambda n: f"{med(n, lambda x: x['reduce']) * 1e3:.1f} ms"),
@@ -421,6 +466,12 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
         ("scheduler peak RSS", lambda n: mib(med(n, lambda x: x["peaks"]["scheduler"]["VmHWM"]))),
         ("worker peak RSS (the larger)", lambda n: mib(med(n, worker_peak))),
         ("client peak RSS", lambda n: mib(med(n, lambda x: x["peaks"]["client"]["VmHWM"]))),
+        *([] if args.no_variants else [
+            ("`extract_cohort` wall, workers' profiler off",
+             lambda n: f"{med(n, lambda x: x['extract'], quiet):.1f} s"),
+            ("worker peak RSS (the larger), workers' profiler off",
+             lambda n: mib(med(n, worker_peak, quiet))),
+        ]),
         ("files in the store (size)", lambda n: f"{files[n][0]} ({files[n][1] / 1e6:.0f} MB)"),
         ("`open_timeseries` call, fresh process",
          lambda n: f"{statistics.median(o['call'] for o in opened[n]):.2f} s"),
@@ -438,6 +489,10 @@ def synthetic(args: argparse.Namespace, tmp: Path) -> None:
             "client": med(b, lambda x: x["peaks"]["client"]["VmHWM"])
             / med(a, lambda x: x["peaks"]["client"]["VmHWM"]),
         }
+        if not args.no_variants:
+            ratios["worker, profiler off"] = med(b, worker_peak, quiet) / med(
+                a, worker_peak, quiet
+            )
         shown = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
         print(f"\npeak RSS, {b} vs {a} subjects: {shown}")
 
@@ -666,17 +721,34 @@ def real(args: argparse.Namespace, tmp: Path) -> None:
           "(roixr: also starting the LocalCluster). 'roixr faster' is the tool's time over "
           "roixr's (default cluster).")  # fmt: skip
     groups, n = last["groups"], last["runs"]
-    masks_t, series_t = task_seconds(last, "masks"), task_seconds(last, "series")
-    user = sum(c["user"] for c in last["cpu"].values())
-    system = sum(c["system"] for c in last["cpu"].values())
-    print(f"\nWhere roixr's time goes (default cluster, last repeat): extract_cohort "
-          f"{last['extract']:.1f} s wall on {WORKERS} workers, so {WORKERS * last['extract']:.1f} "
+
+    def rmed(get) -> float:  # roixr's default cluster, median over the repeats
+        return statistics.median(get(x) for x in runs["roixr"])
+
+    wall = rmed(lambda x: x["extract"])
+    masks_t, series_t = (
+        rmed(lambda x: task_seconds(x, "masks")),
+        rmed(lambda x: task_seconds(x, "series")),
+    )
+    masks_c, series_c = (
+        rmed(lambda x: cpu_seconds(x, "masks")),
+        rmed(lambda x: cpu_seconds(x, "series")),
+    )
+    gaps = {k: rmed(lambda x, k=k: x["idle"][k]) for k in ("start", "switch", "between", "end")}
+    cpu = {t: [statistics.median(sum(c[k] for c in x["cpu"].values()) for x in runs[t])
+               for k in ("user", "system")] for t in tools if "roixr" in t}  # fmt: skip
+    print(f"\nWhere roixr's time goes (default cluster, medians of {args.repeat}): "
+          f"extract_cohort {wall:.1f} s wall on {WORKERS} workers, so {WORKERS * wall:.1f} "
           f"worker-seconds: {masks_t:.1f} s in {groups} masks tasks ({masks_t / groups:.2f} s "
-          f"each, {cpu_seconds(last, 'masks'):.1f} s on CPU), {series_t:.1f} s in {n} series "
-          f"tasks ({series_t / n:.2f} s each, {cpu_seconds(last, 'series'):.1f} s on CPU), "
-          f"{WORKERS * last['extract'] - masks_t - series_t:.1f} s idle (scheduling, the "
-          f"client's status writes, the phases' tails). The workers' CPU over their lives: "
-          f"user {user:.1f} s, system {system:.1f} s. find_runs {last['find']:.2f} s; "
+          f"each, their thread {masks_c / groups:.2f} s on CPU), {series_t:.1f} s in {n} "
+          f"series tasks ({series_t / n:.2f} s each, {series_c / n:.2f} s on CPU); outside "
+          f"tasks, both workers together: {gaps['start']:.1f} s before the first task (the "
+          f"client's planning, the worker importing roixr), {gaps['switch']:.1f} s between "
+          f"the masks and the series phases, {gaps['between']:.1f} s between tasks, "
+          f"{gaps['end']:.1f} s after the last one. The workers' CPU over their lives "
+          f"(medians, user / system): "
+          + ", ".join(f"{t} {u:.1f} s / {k:.1f} s" for t, (u, k) in cpu.items())
+          + f". find_runs {last['find']:.2f} s; "
           f"LocalCluster start {last['cluster_start']:.1f} s; client imports "
           f"{last['imports']:.1f} s.\n")  # fmt: skip
     print(
@@ -718,8 +790,8 @@ def main() -> None:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--no-variants", action="store_true",
-                        help="skip roixr without MALLOC_TRIM_THRESHOLD_ and nilearn on 2 "
-                        "processes")  # fmt: skip
+                        help="skip the variants: workers without their profiler, or "
+                        "without MALLOC_TRIM_THRESHOLD_; nilearn on 2 processes")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     # roixr runs from bytecode, as an installed package does (PYTHONDONTWRITEBYTECODE=1 would
