@@ -3,6 +3,12 @@ ellipsoid-shell phantom (roixr.datasets.phantom)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -155,3 +161,92 @@ def test_phantom_truth_exact_volume():
     vol = truth["ribbon"].sum() * abs(np.linalg.det(affine[:3, :3]))
     assert vol == pytest.approx(exact, rel=1e-10)
     assert truth["ribbon"].min() >= -1e-12 and truth["ribbon"].max() <= 1 + 1e-12
+
+
+def test_big_box_prism_exact_fractions():
+    """A prism crossing 20 x 20 x 9 voxels (its box beyond the kernel's scratch buffer, every
+    triangle cut by many planes): a quarter of the voxel in the first and last layers, whole
+    voxels between, split or not."""
+    corners = np.array([[-0.5, -0.5, 0.25], [19.5, -0.5, 0.25], [19.5, 19.5, 0.25],
+                        [-0.5, 19.5, 0.25]])  # fmt: skip
+    pial = corners + np.array([0, 0, 7.5])
+    expect = np.zeros((20, 20, 10))
+    expect[..., 0] = expect[..., 8] = 0.25
+    expect[..., 1:8] = 1.0
+    for split in (False, True):
+        o, v, x = ribbon_pairs(corners, pial, SQUARE_TRIS, np.array([split, split]), (0, 0, 0),
+                               (20, 20, 10))  # fmt: skip
+        np.testing.assert_allclose(dense(o, v, x, (20, 20, 10)), expect, atol=1e-12)
+
+
+def test_bad_triangles_refused():
+    """The compiled kernel trusts its indices: triangles outside the mesh, or a split flag
+    per triangle missing, are refused before it runs."""
+    tri = np.array([[0, 1, 2], [0, 2, 4]])
+    with pytest.raises(ValueError, match="outside"):
+        ribbon_pairs(SQUARE, SQUARE + 1, tri, np.zeros(2, bool), (0, 0, 0), (2, 2, 2))
+    with pytest.raises(ValueError, match="split"):
+        ribbon_pairs(SQUARE, SQUARE + 1, SQUARE_TRIS, np.zeros(3, bool), (0, 0, 0), (2, 2, 2))
+
+
+# --------------------------------------------------------------------------- numba's cache
+
+FIRST_USE = """
+import numpy as np
+from roixr.sampling.kernels.ribbon_kernel import ribbon_pairs
+white = np.array([[0.0, 0, 0], [2, 0, 0], [0, 2, 0]])
+print("sum", ribbon_pairs(white, white + [0, 0, 1.5], np.array([[0, 1, 2]]), np.array([True]),
+                          (0, 0, 0), (3, 3, 3))[2].sum())
+"""
+
+
+def first_use(env: dict, cwd: Path | None = None, wrap: list | None = None):
+    cmd = [*(wrap or []), sys.executable, "-c", FIRST_USE]
+    return subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_workers_starting_together_compile_once(tmp_path):
+    """Three processes starting at once on an empty cache: one compiles and saves the kernel,
+    the others wait for it and load it from disk; all get the same answer."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_DEBUG_CACHE="1")
+    procs = [first_use(env) for _ in range(3)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    sums = {line for out in outs for line in out.splitlines() if line.startswith("sum")}
+    assert sums == {"sum 3.0"}, outs
+    saved = ["data saved" in out for out in outs]
+    assert sum(saved) == 1, outs
+    assert all("data loaded" in out for out, s in zip(outs, saved, strict=True) if not s), outs
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare")
+def test_read_only_install_and_home(tmp_path):
+    """roixr installed read-only, run by a user whose home is read-only too (numba alone
+    would refuse to define the kernel): the kernel is cached in the temporary directory,
+    compiled by the first process and loaded by the next."""
+    import roixr
+
+    site, home, tmp = tmp_path / "site", tmp_path / "home", tmp_path / "tmp"
+    shutil.copytree(Path(roixr.__file__).parent, site / "roixr",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    home.mkdir()
+    tmp.mkdir()
+    mounts = f"mount --bind -o ro {site} {site} && mount --bind -o ro {home} {home}"
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"{mounts} && touch {site}/x"],
+                           capture_output=True, text=True)  # fmt: skip
+    if "Read-only" not in probe.stderr:
+        pytest.skip(f"cannot mount read-only here: {probe.stderr.strip()}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp), PYTHONPATH=str(site), NUMBA_DEBUG_CACHE="1",
+               PYTHONDONTWRITEBYTECODE="1")  # fmt: skip
+    outs = []
+    for _ in range(2):
+        proc = first_use(env, cwd=tmp_path, wrap=["unshare", "-m", "sh", "-c",
+                                                  f'{mounts} && exec "$0" "$@"'])  # fmt: skip
+        outs.append(proc.communicate(timeout=600)[0])
+        assert proc.returncode == 0, outs[-1]
+        assert "sum 3.0" in outs[-1], outs[-1]
+    assert f"data saved to '{tmp}" in outs[0], outs[0]
+    assert "data saved" not in outs[1] and f"data loaded from '{tmp}" in outs[1], outs[1]

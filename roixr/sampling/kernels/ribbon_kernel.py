@@ -316,9 +316,9 @@ def mesh_orientation(white: np.ndarray, pial: np.ndarray, triangles: np.ndarray)
         on the whole (summed over the mesh), else -1.0. Passed as ``orientation=`` to
         :func:`ribbon_pairs`, it makes the volumes positive.
     """
-    from roixr.sampling.kernels._ribbon_numba import orientation_sum
+    from roixr.sampling.kernels._numba_cache import load_kernels
 
-    total = orientation_sum(
+    total = load_kernels().orientation_sum(
         np.ascontiguousarray(white, dtype=np.float64),
         np.ascontiguousarray(pial, dtype=np.float64),
         np.ascontiguousarray(triangles, dtype=np.int64).reshape(-1, 3),
@@ -375,7 +375,10 @@ def ribbon_pairs(
     """
     # imported on first use: loading numba (and its cached kernel) costs a few tenths of a
     # second, which importing roixr, or sampling with another sampler, should not pay
-    from roixr.sampling.kernels._ribbon_numba import ribbon_kernel, select
+    from roixr.sampling.kernels._numba_cache import load_kernels
+
+    kernels = load_kernels()
+    ribbon_kernel, select = kernels.ribbon_kernel, kernels.select
 
     inputs = _inputs(white, pial, triangles, split, lo, hi, orientation)
     if inputs is None:
