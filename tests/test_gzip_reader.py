@@ -1,6 +1,7 @@
-"""The gzip reader of time series: both decoders (rapidgzip with several threads, python-isal
-with one), each byte once, damaged files, the thread budget, forks and exits with a stream
-left open."""
+"""The gzip reader of time series: both decoders (rapidgzip with several threads on barely
+compressible data, python-isal otherwise), each byte once, slab buffers reused and never
+overwritten while in use, gzip members, damaged files, the thread budget, forks and exits
+with a stream left open."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import dask
 import nibabel as nib
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import chunk_sizes
 
 from roixr.errors import BoldError, OptionError
 from roixr.timeseries import open_nifti, reader
@@ -197,3 +201,141 @@ def test_open_stream_at_exit_and_fork(tmp_path, mode):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert "terminate" not in out.stderr and "finalization" not in out.stderr, out.stderr
+
+
+# --- buffers reused, decoders chosen by compressibility -----------------------------------
+
+# dask's threads, where the spies see the decoders (the module's client, once made, would
+# compute on its workers)
+LOCAL = {"scheduler": "threads"}
+
+
+def write_compressible(path, n_time=40, seed=5, dtype=np.float32, slope=None):
+    """A series that compresses as scanner data do: zeros around a block of rounded values."""
+    rng = np.random.default_rng(seed)
+    data = np.zeros((*SHAPE, n_time), dtype)
+    data[5:15, 4:12, 2:8] = np.rint(rng.normal(1000, 20, (10, 8, 6, n_time)))
+    img = nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.5, 1.0]))
+    if slope is not None:
+        img.header.set_slope_inter(*slope)
+    nib.save(img, path)
+    return np.asarray(nib.load(path).get_fdata(), np.float32)
+
+
+@pytest.fixture(scope="module")
+def two_series(tmp_path_factory):
+    """A barely compressible (random) and a compressible series, both gzipped."""
+    folder = tmp_path_factory.mktemp("series")
+    random_, compressible = folder / "random.nii.gz", folder / "compressible.nii.gz"
+    return {"random": (random_, write_series(random_)),
+            "compressible": (compressible, write_compressible(compressible))}  # fmt: skip
+
+
+def test_decoder_by_compressibility(two_series, monkeypatch):
+    """With two threads allowed, rapidgzip reads a barely compressible file and one isal
+    thread a compressible one (rapidgzip's memory grows with the compression ratio)."""
+    decoders = opened_decoders(monkeypatch)
+    ratios = {}
+    with dask.config.set(LOCAL, **{"roixr.gzip-threads": 2}):
+        for kind, (path, data) in two_series.items():
+            ratios[kind] = reader.compression_ratio(reader.raw_layout(nib.load(path)))
+            np.testing.assert_array_equal(open_nifti(path, chunks=7).values, data)
+    assert ratios["random"] < reader.PARALLEL_MAX_RATIO < ratios["compressible"], ratios
+    assert [(d.kind, d.threads) for d in decoders] == [("rapidgzip", 2), ("isal", 1)]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(time_chunks=chunk_sizes(40), threads=st.sampled_from([1, 2]),
+       kind=st.sampled_from(["random", "compressible"]))  # fmt: skip
+def test_any_chunking_reads_the_same_bytes(two_series, time_chunks, threads, kind):
+    """Any time chunks, either decoder, either kind of data: the values nibabel reads, each
+    byte decompressed once (slabs from reused buffers)."""
+    path, data = two_series[kind]
+    before = reader.DECOMPRESSED[str(path)]
+    with dask.config.set(LOCAL, **{"roixr.gzip-threads": threads}):
+        got = open_nifti(path, chunks={"time": time_chunks}).values
+    np.testing.assert_array_equal(got, data)
+    assert reader.DECOMPRESSED[str(path)] - before == 352 + data.nbytes
+
+
+class Pools:
+    """The slab pools the reader makes during a test."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.made: list[reader._SlabPool] = []
+        made, base = self.made, reader._SlabPool
+
+        class Spy(base):  # type: ignore[misc,valid-type]
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                made.append(self)
+
+        monkeypatch.setattr(reader, "_SlabPool", Spy)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_pass_allocates_its_buffers_once(tmp_path, threads, scaled, monkeypatch):
+    """Chunks read and dropped one after the other reuse their stream's buffers: a pass over
+    ten chunks allocates two slabs (the one the caller still holds while the next is read),
+    plus the raw buffer of scaled int16 data; the values stay nibabel's."""
+    path = tmp_path / "bold.nii.gz"
+    dtype = np.int16 if scaled else np.float32
+    data = write_compressible(path, dtype=dtype, slope=(0.5, 3.0) if scaled else None)
+    layout = reader.raw_layout(nib.load(path))
+    pools = Pools(monkeypatch)
+    slab = None
+    with dask.config.set(LOCAL, **{"roixr.gzip-threads": threads}):
+        for start in range(0, 40, 4):
+            slab = reader.read_gzip_slab(layout, start, start + 4)
+            np.testing.assert_array_equal(slab, data[..., start : start + 4])
+    assert len(pools.made) == 1
+    assert pools.made[0].allocated == 2 + scaled
+
+
+def test_kept_slabs_are_never_overwritten(two_series, monkeypatch):
+    """Slabs a caller keeps (and views of them) hold their buffers: later chunks get other
+    ones, and every kept slab still holds its own values at the end."""
+    path, data = two_series["random"]
+    layout = reader.raw_layout(nib.load(path))
+    pools = Pools(monkeypatch)  # (read in this thread: no scheduler)
+    kept = [reader.read_gzip_slab(layout, 0, 5)[1:]]  # a view of the first slab
+    kept += [reader.read_gzip_slab(layout, s, s + 5) for s in range(5, 40, 5)]
+    np.testing.assert_array_equal(kept[0], data[1:, ..., :5])
+    for k, slab in enumerate(kept[1:], start=1):
+        np.testing.assert_array_equal(slab, data[..., 5 * k : 5 * k + 5])
+    assert pools.made[0].allocated == 8
+    assert len({id(b) for b in pools.made[0].buffers}) == len(pools.made[0].buffers) <= 4
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", ["at a chunk boundary", "inside a chunk", "in the header"])
+@pytest.mark.parametrize("kind", ["random", "compressible"])
+def test_gzip_member_boundaries(tmp_path, two_series, threads, where, kind):
+    """A file written as two gzip members (as pigz or bgzip may) reads the same wherever the
+    second member starts."""
+    source, data = two_series[kind]
+    payload = gzip.decompress(source.read_bytes())
+    plane = int(np.prod(SHAPE)) * 4
+    cut = {"at a chunk boundary": 352 + 6 * plane, "inside a chunk": 352 + 6 * plane + 4097,
+           "in the header": 100}[where]  # fmt: skip
+    path = tmp_path / "two.nii.gz"
+    path.write_bytes(gzip.compress(payload[:cut], 1) + gzip.compress(payload[cut:], 6))
+    with dask.config.set(LOCAL, **{"roixr.gzip-threads": threads}):
+        np.testing.assert_array_equal(open_nifti(path, chunks=6).values, data)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_truncated_compressible_file_is_a_bold_error(tmp_path, threads, monkeypatch):
+    """Cut short, a compressible file (read by isal in pieces) fails with the file named,
+    and its decoder is closed."""
+    path = tmp_path / "bold.nii.gz"
+    write_compressible(path)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) * 2 // 3])
+    bold = open_nifti(path, chunks=10)
+    decoders = opened_decoders(monkeypatch)
+    with dask.config.set(LOCAL, **{"roixr.gzip-threads": threads}):
+        with pytest.raises(BoldError, match=rf"could not decompress {path}: .*truncated"):
+            bold.compute()
+    assert [d.kind for d in decoders] == ["isal"] and decoders[0].file.closed

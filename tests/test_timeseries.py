@@ -468,6 +468,64 @@ def test_chunk_invariance(time_chunks, spatial, stat):
     np.testing.assert_allclose(got.values, whole, rtol=1e-6, atol=1e-6)
 
 
+def _weights(masks: xr.DataArray):
+    from roixr.timeseries import reduction
+
+    entries = reduction.block_entries(masks.values, (0,) * 5, masks.shape[2:])
+    return reduction.assemble([entries], masks.sizes["roi"])
+
+
+def _in_a_new_thread(fn):
+    """``fn()`` in a thread of its own: scratch buffers made afresh."""
+    import threading
+
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def test_scratch_buffers_leave_no_trace():
+    """The reduction's per-thread scratch buffers, reused across chunks of other lengths,
+    with and without NaN: each chunk gives exactly what a fresh thread gives, and a result
+    returned earlier is never changed by a later chunk."""
+    from roixr.timeseries import reduction
+
+    masks = random_masks((9, 8, 4), fractional=True, seed=2)
+    weights = _weights(masks)
+    bold = series((9, 8, 4), 30, np.eye(4), nan=0.05, seed=4).values
+    clean = series((9, 8, 4), 30, np.eye(4), seed=6).values
+    blocks = [np.asfortranarray(bold[..., :11]), np.asfortranarray(clean[..., 11:14]),
+              clean[..., 3:20], np.asfortranarray(bold[..., 5:30]), bold[..., :1]]  # fmt: skip
+    stats = ("mean", "variance", "count", "maximum", "median", "sum")
+    results = [reduction.roi_block(b, weights, stats=stats) for b in blocks]
+    copies = [r.copy() for r in results]
+    for block, got, copy in zip(blocks, results, copies, strict=True):
+        fresh = _in_a_new_thread(lambda b=block: reduction.roi_block(b, weights, stats=stats))
+        np.testing.assert_array_equal(got, fresh)
+        np.testing.assert_array_equal(got, copy)  # untouched by the chunks after it
+        np.testing.assert_allclose(got[0], reference(block, masks.values, "mean"),
+                                   rtol=2e-6, atol=1e-5)  # fmt: skip
+
+
+def test_scratch_buffers_bounded_and_grid_checked(monkeypatch):
+    """A chunk too large for a thread's scratch bound gets arrays of its own (same result);
+    weights from a larger grid than the chunk's are refused, never clipped."""
+    from roixr.timeseries import reduction
+
+    masks = random_masks((9, 8, 4), fractional=False, seed=3)
+    weights = _weights(masks)
+    block = np.asfortranarray(series((9, 8, 4), 20, np.eye(4), nan=0.05, seed=8).values)
+    expected = _in_a_new_thread(lambda: reduction.roi_block(block, weights, stats=("mean",)))
+    monkeypatch.setattr(reduction, "_WORKSPACE_MAX", 64)
+    got = _in_a_new_thread(lambda: reduction.roi_block(block, weights, stats=("mean",)))
+    np.testing.assert_array_equal(got, expected)
+    big = _weights(random_masks((9, 8, 6), fractional=False, seed=3))
+    with pytest.raises(GridMismatchError, match="not on the masks' grid"):
+        reduction.roi_block(block, big, stats=("mean",))
+
+
 @pytest.mark.parametrize("order", list(itertools.permutations(DIMS))[::5])
 def test_any_dim_order(order, bool_masks):
     bold = series(bool_masks.shape[2:], 9, bool_masks.attrs["affine"], seed=5)

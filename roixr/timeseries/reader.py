@@ -221,15 +221,15 @@ class _SlabPool:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         free = [i for i in range(len(self.buffers)) if self._free(i)]
         fits = [i for i in free if self.buffers[i].size >= nbytes]
-        if fits:
-            buffer = self.buffers[fits[0]]
+        if fits:  # the smallest that fits (a raw int16 slab leaves float32 ones free)
+            buffer = self.buffers[min(fits, key=lambda i: self.buffers[i].size)]
         else:
             buffer = np.empty(max(nbytes, 1), np.uint8)
             self.allocated += 1
-            if free:  # a free buffer too small for this slab: replaced
-                self.buffers[free[0]] = buffer
-            elif len(self.buffers) < self.keep:
+            if len(self.buffers) < self.keep:
                 self.buffers.append(buffer)
+            elif free:  # a free buffer too small for this slab: replaced
+                self.buffers[free[0]] = buffer
         return buffer[:nbytes].view(dtype).reshape(shape, order="F")
 
 
