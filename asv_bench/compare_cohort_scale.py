@@ -25,10 +25,12 @@ each size and layout:
   the write time per subject) and a second, no-op ``write_cohort`` of the same subjects;
   then reads the peak resident memory (``ru_maxrss``) of itself, of the scheduler's process
   (``client.run_on_scheduler``) and of each worker (``client.run``); then, in the same
-  process, one subject alone as a worker does it (synchronous scheduler):
-  ``roi_masks(subject, "fullhead").compute()`` and ``to_zarr`` of the result into a
-  scratch store on the same backend, median of 5 after a first call. The overhead beyond
-  each subject's own compute is ``wall × workers / subjects`` minus that;
+  process, one subject's task alone, as a worker runs it (the tree's own
+  ``roixr.cohort.write._write_subject``: ``roi_masks`` computed chunk after chunk and
+  written in the tree's layout into a scratch cohort store on the same backend), and
+  ``roi_masks(subject, "fullhead").compute()`` alone: medians of 5 after a first call.
+  The overhead beyond each subject's own compute is ``wall × workers / subjects`` minus
+  the task alone;
 - the objects in the store (files on disk, objects in the bucket) and their bytes;
 - ``open_cohort(store)``, ``open_cohort(store, subjects=[the last subject])`` (only where
   the tree's ``open_cohort`` takes ``subjects=``) and ``cohort_status(store)``, each
@@ -83,15 +85,17 @@ if __name__ == "__main__":
         sys.stdin.read()
 """
 
-# The client: write_cohort, a no-op re-run, memory peaks, then one subject alone.
+# The client: write_cohort, a no-op re-run, memory peaks, then one subject's task alone.
 WRITE = """
-import json, resource, statistics, sys, time, warnings
+import inspect, json, resource, statistics, sys, time, warnings
 warnings.simplefilter("ignore")
 start = time.perf_counter()
 import dask
 import roixr
 from distributed import Client
-roixr.write_cohort, roixr.roi_masks, roixr.to_zarr
+from roixr.cohort import write
+from roixr.store.location import as_location
+roixr.write_cohort, roixr.roi_masks
 imported = time.perf_counter()
 address, store, subject, n, scratch, options = sys.argv[1:7]
 options = json.loads(options) or None
@@ -104,24 +108,33 @@ client = Client(address)
 client.run(warnings.simplefilter, "ignore")
 b = time.perf_counter()
 roixr.write_cohort(subjects, store, client=client, storage_options=options)
-write = time.perf_counter() - b
+wall = time.perf_counter() - b
 b = time.perf_counter()
 roixr.write_cohort(subjects, store, client=client, storage_options=options)
 noop = time.perf_counter() - b
 peaks = {"client": peak(), "scheduler": client.run_on_scheduler(peak),
          "workers": max(client.run(peak).values())}
+# one subject's task alone, as a worker runs it, into a cohort store of its own
+alone_store = scratch + "/alone.zarr"
+roixr.write_cohort({"sub-first": (subject, "fullhead")}, alone_store, client=client,
+                   storage_options=options)
 client.close()
+loc = as_location(alone_store, options)
+target = alone_store if loc.local else loc
+extra = {"replaces": None} if "replaces" in inspect.signature(write._write_subject).parameters \
+    else {}
 alone = []
-with dask.config.set(scheduler="sync"):  # as on a worker: one subject, chunk after chunk
-    for k in range(6):
-        b = time.perf_counter()
-        masks = roixr.roi_masks(subject, "fullhead").compute()
-        c = time.perf_counter()
-        roixr.to_zarr(masks, f"{scratch}/one-{k}.zarr", storage_options=options)
-        alone.append((c - b, time.perf_counter() - c))
-print(json.dumps({"imports": imported - start, "write": write, "noop": noop, "peaks": peaks,
+for k in range(6):  # the first pays one-off costs
+    b = time.perf_counter()
+    with dask.config.set(scheduler="sync"):
+        roixr.roi_masks(subject, "fullhead").compute()
+    c = time.perf_counter()
+    problem = write._write_subject(f"alone-{k}", subject, "fullhead", target, {}, **extra)
+    assert problem is None, problem
+    alone.append((c - b, time.perf_counter() - c))
+print(json.dumps({"imports": imported - start, "write": wall, "noop": noop, "peaks": peaks,
                   "compute": statistics.median(a[0] for a in alone[1:]),
-                  "to_zarr": statistics.median(a[1] for a in alone[1:]),
+                  "task": statistics.median(a[1] for a in alone[1:]),
                   "root": roixr.__file__}))
 """
 
@@ -386,8 +399,8 @@ def measure(args: argparse.Namespace, trees: dict[str, Path], backend: Backend,
             out[lay, n] = {"write": res, "open": [], "one": [], "status": []}
             print(f"[{backend.name}, {n} subjects, {lay}] write_cohort {res['write']:.1f} s, "
                   f"no-op {res['noop']:.2f} s, {res['files']} objects, peaks (MB) "
-                  f"{ {k: round(v) for k, v in res['peaks'].items()} }, one subject alone "
-                  f"{res['compute'] * 1e3:.0f} + {res['to_zarr'] * 1e3:.0f} ms; "
+                  f"{ {k: round(v) for k, v in res['peaks'].items()} }, one subject's task "
+                  f"alone {res['task'] * 1e3:.0f} ms; "
                   f"load {load()}", flush=True)  # fmt: skip
         for r in range(args.repeat):
             for lay in layouts if r % 2 == 0 else layouts[::-1]:
@@ -418,7 +431,7 @@ def _ms(x: float) -> str:
 def rows(cell: dict[str, Any], n: int) -> dict[str, tuple[float | None, str]]:
     """The table's rows for one (layout, size): {label: (value for ratios, text)}."""
     w = cell["write"]
-    own = w["compute"] + w["to_zarr"]
+    own = w["task"]
     overhead = w["write"] * WORKERS / n - own
 
     def med(what: str, key: str) -> float | None:
@@ -428,8 +441,8 @@ def rows(cell: dict[str, Any], n: int) -> dict[str, tuple[float | None, str]]:
     out: dict[str, tuple[float | None, str]] = {
         "`write_cohort` wall": (w["write"], _s(w["write"])),
         "write per subject (wall / subjects)": (w["write"] / n, _ms(w["write"] / n)),
-        "one subject alone: `roi_masks().compute()` + `to_zarr`": (
-            own, f"{_ms(w['compute'])} + {_ms(w['to_zarr'])}"),
+        "one subject's task alone (of which `roi_masks().compute()`)": (
+            own, f"{_ms(own)} ({_ms(w['compute'])})"),
         f"overhead per subject (wall × {WORKERS} / subjects − alone)": (overhead, _ms(overhead)),
         "no-op re-run": (w["noop"], _s(w["noop"])),
     }  # fmt: skip
