@@ -4,7 +4,8 @@ on a real S3 server (SeaweedFS), at 1,000 and 10,000 synthetic subjects.
     python asv_bench/compare_cohort_scale.py [--sizes 1000 10000] [--repeat 3]
         [--layouts old new] [--old-tree PATH] [--old-commit 34c8499]
         [--new-tree PATH] [--new-commit REV]
-        [--no-s3 | --no-local] [--s3-sizes 1000] [--tmp DIR]
+        [--no-s3 | --no-local] [--s3-sizes 1000] [--tmp DIR] [--json FILE]
+    python asv_bench/compare_cohort_scale.py --report FILE
 
 The two layouts are two roixr source trees: "old" is roixr at ``--old-commit`` (a
 ``git worktree`` the script adds under ``--tmp`` and removes at the end, or ``--old-tree``),
@@ -43,8 +44,10 @@ With S3 (unless ``--no-s3``): a SeaweedFS server (``weed server -s3`` from the
 below 55,000, one bucket; the same measurements at ``--s3-sizes`` with the stores at
 ``s3://`` URLs and ``storage_options`` (key, secret, ``client_kwargs.endpoint_url``).
 
-Prints the machine's cores and load average at the start and the end, every measurement as
-it is made, and markdown tables (one per backend). Stores are written under ``--tmp`` and
+The sizes run smallest first, local disk before S3 at each. Prints the machine's cores and
+load average at the start and the end, every measurement as it is made (and, with
+``--json``, writes them to a file as they come: ``--report FILE`` prints the tables of a
+run cut short), and markdown tables (one per backend). Stores are written under ``--tmp`` and
 removed at the end.
 """
 
@@ -65,7 +68,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -387,34 +390,55 @@ def opened(tree: Path, backend: Backend, store: str, what: str, n: int) -> dict[
     return result
 
 
-def measure(args: argparse.Namespace, trees: dict[str, Path], backend: Backend,
-            sizes: list[int], subject: Path, takes: dict[str, bool]) -> dict:  # fmt: skip
-    """Every measurement of one backend: {(layout, size): {measure: value}}."""
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for k, n in enumerate(sizes):
-        layouts = list(trees) if k % 2 == 0 else list(trees)[::-1]
-        stores = {lay: backend.url(f"{lay}-{n}.zarr") for lay in layouts}
-        for lay in layouts:
-            res = write(trees[lay], backend, stores[lay], subject, n)
-            out[lay, n] = {"write": res, "open": [], "one": [], "status": []}
-            print(f"[{backend.name}, {n} subjects, {lay}] write_cohort {res['write']:.1f} s, "
-                  f"no-op {res['noop']:.2f} s, {res['files']} objects, peaks (MB) "
-                  f"{ {k: round(v) for k, v in res['peaks'].items()} }, one subject's task "
-                  f"alone {res['task'] * 1e3:.0f} ms; "
-                  f"load {load()}", flush=True)  # fmt: skip
-        for r in range(args.repeat):
-            for lay in layouts if r % 2 == 0 else layouts[::-1]:
-                for what in ("open", "one", "status"):
-                    if what == "one" and not takes[lay]:
-                        continue
-                    res = opened(trees[lay], backend, stores[lay], what, n)
-                    out[lay, n][what].append(res)
-                    print(f"[{backend.name}, {n} subjects, {lay}, {r + 1}/{args.repeat}] "
-                          f"{what}: call {res['call']:.2f} s, whole process "
-                          f"{res['process']:.2f} s; load {load()}", flush=True)  # fmt: skip
-        for lay in layouts:
-            backend.remove(stores[lay])
-    return out
+def measure(args: argparse.Namespace, trees: dict[str, Path], backend: Backend, n: int,
+            flip: bool, subject: Path, takes: dict[str, bool], out: dict) -> None:  # fmt: skip
+    """Every measurement of one backend at one size, into ``out[(layout, n)]``."""
+    layouts = list(trees)[::-1] if flip else list(trees)
+    stores = {lay: backend.url(f"{lay}-{n}.zarr") for lay in layouts}
+    for lay in layouts:
+        res = write(trees[lay], backend, stores[lay], subject, n)
+        out[lay, n] = {"write": res, "open": [], "one": [], "status": []}
+        print(f"[{backend.name}, {n} subjects, {lay}] write_cohort {res['write']:.1f} s, "
+              f"no-op {res['noop']:.2f} s, {res['files']} objects, peaks (MB) "
+              f"{ {k: round(v) for k, v in res['peaks'].items()} }, one subject's task "
+              f"alone {res['task'] * 1e3:.0f} ms; load {load()}", flush=True)  # fmt: skip
+        save(args)
+    for r in range(args.repeat):
+        for lay in layouts if r % 2 == 0 else layouts[::-1]:
+            for what in ("open", "one", "status"):
+                if what == "one" and not takes[lay]:
+                    continue
+                res = opened(trees[lay], backend, stores[lay], what, n)
+                out[lay, n][what].append(res)
+                print(f"[{backend.name}, {n} subjects, {lay}, {r + 1}/{args.repeat}] "
+                      f"{what}: call {res['call']:.2f} s, whole process "
+                      f"{res['process']:.2f} s; load {load()}", flush=True)  # fmt: skip
+                save(args)
+    for lay in layouts:
+        backend.remove(stores[lay])
+
+
+RESULTS: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
+"""{backend: {(layout, size): measurements}}, as they are made."""
+
+
+def save(args: argparse.Namespace) -> None:
+    """Every measurement so far to ``--json`` (a run cut short still leaves its figures)."""
+    if args.json:
+        data = {b: {f"{lay}|{n}": v for (lay, n), v in cells.items()}
+                for b, cells in RESULTS.items()}  # fmt: skip
+        Path(args.json).write_text(json.dumps({"repeat": args.repeat, "results": data}))
+
+
+def report(results: dict, repeat: int) -> None:
+    """The tables: for each backend, the sizes every layout was written at."""
+    for name, cells in results.items():
+        layouts = [lay for lay in ("old", "new") if any(k[0] == lay for k in cells)]
+        sizes = sorted({n for _, n in cells if all((lay, n) in cells for lay in layouts)})
+        print(f"\n{name}: {WORKERS}-worker LocalCluster, the synthetic subject under n names, "
+              f"open/status medians of {repeat} fresh processes\n")  # fmt: skip
+        if sizes:
+            table(cells, layouts, sizes)
 
 
 # --- the tables ----------------------------------------------------------------------------
@@ -536,7 +560,17 @@ def main() -> None:
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 server")
     parser.add_argument("--no-local", action="store_true", help="only the S3 server")
     parser.add_argument("--tmp", default=None, help="folder for the stores (default: /tmp)")
+    parser.add_argument("--json", help="write every measurement here as it is made")
+    parser.add_argument(
+        "--report", metavar="JSON", help="only print the tables of a --json file (a run cut short)"
+    )
     args = parser.parse_args()
+    if args.report:
+        data = json.loads(Path(args.report).read_text())
+        results = {b: {(k.split("|")[0], int(k.split("|")[1])): v for k, v in cells.items()}
+                   for b, cells in data["results"].items()}  # fmt: skip
+        report(results, data["repeat"])
+        return
     print(f"start: {cores()}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
@@ -553,21 +587,19 @@ def main() -> None:
             subject = Path(child(first, SUBJECT, tmp / "synthetic" / "sub")[0])
             takes = {lay: child(t, TAKES_SUBJECTS)[0] == "True" for lay, t in trees.items()}
             print(f"open_cohort takes subjects=: {takes}", flush=True)
-            results = {}
-            if not args.no_local:
-                results["local disk"] = measure(args, trees, Backend("local", str(tmp)),
-                                                args.sizes, subject, takes)  # fmt: skip
-            if not args.no_s3:
-                with SeaweedS3(tmp / "seaweedfs") as s3:
-                    backend = Backend("S3", f"s3://{s3.bucket}", s3)
-                    results["S3 (SeaweedFS)"] = measure(args, trees, backend, args.s3_sizes,
-                                                        subject, takes)  # fmt: skip
+            jobs = [(n, "local") for n in ([] if args.no_local else args.sizes)]
+            jobs += [(n, "S3") for n in ([] if args.no_s3 else args.s3_sizes)]
+            jobs.sort(key=lambda job: (job[0], job[1] != "local"))  # small first, local first
+            with SeaweedS3(tmp / "seaweedfs") if not args.no_s3 else nullcontext() as s3:
+                backends = {"local": Backend("local disk", str(tmp))}
+                if s3 is not None:
+                    backends["S3"] = Backend("S3 (SeaweedFS)", f"s3://{s3.bucket}", s3)
+                for k, (n, where) in enumerate(jobs):
+                    backend = backends[where]
+                    cells = RESULTS.setdefault(backend.name, {})
+                    measure(args, trees, backend, n, k % 2 == 1, subject, takes, cells)
     print(f"\nend: {cores()}")
-    for name, res in results.items():
-        sizes = args.sizes if name == "local disk" else args.s3_sizes
-        print(f"\n{name}: {WORKERS}-worker LocalCluster, the synthetic subject under n names, "
-              f"open/status medians of {args.repeat} fresh processes\n")  # fmt: skip
-        table(res, list(trees), sizes)
+    report(RESULTS, args.repeat)
 
 
 if __name__ == "__main__":
