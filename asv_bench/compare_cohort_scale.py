@@ -44,7 +44,7 @@ With S3 (unless ``--no-s3``): a SeaweedFS server (``weed server -s3`` from the
 below 55,000, one bucket; the same measurements at ``--s3-sizes`` with the stores at
 ``s3://`` URLs and ``storage_options`` (key, secret, ``client_kwargs.endpoint_url``).
 
-The sizes run smallest first, local disk before S3 at each. Prints the machine's cores and
+Local disk runs first, then S3, the smaller sizes first. Prints the machine's cores and
 load average at the start and the end, every measurement as it is made (and, with
 ``--json``, writes them to a file as they come: ``--report FILE`` prints the tables of a
 run cut short), and markdown tables (one per backend). Stores are written under ``--tmp`` and
@@ -589,7 +589,7 @@ def main() -> None:
             print(f"open_cohort takes subjects=: {takes}", flush=True)
             jobs = [(n, "local") for n in ([] if args.no_local else args.sizes)]
             jobs += [(n, "S3") for n in ([] if args.no_s3 else args.s3_sizes)]
-            jobs.sort(key=lambda job: (job[0], job[1] != "local"))  # small first, local first
+            jobs.sort(key=lambda job: (job[1] != "local", job[0]))  # local first, small first
             with SeaweedS3(tmp / "seaweedfs") if not args.no_s3 else nullcontext() as s3:
                 backends = {"local": Backend("local disk", str(tmp))}
                 if s3 is not None:
