@@ -1,24 +1,27 @@
 """roixr's ``ribbon`` sampler vs Workbench on pycortex's S1, whole processes, side by side.
 
-    python asv_bench/compare_ribbon_s1.py [--repeat 3]
+    python asv_bench/compare_ribbon_s1.py [--repeat 3] [--skip-1mm]
 
 * S1 ``fullhead`` (100×100×31), all 32 ROIs, both hemispheres. roixr: a fresh process
-  running ``roixr.get_roi_masks(S1, "fullhead", gm_sampler="ribbon")`` (imports, reading,
-  sampling; numba's compiled kernel from its on-disk cache, and once with an empty cache).
-  Workbench: ``wb_command -metric-to-volume-mapping <32-column ROI metric> <midthickness>
-  <reference> <out> -ribbon-constrained <white> <pial>`` per hemisphere (default
-  ``-voxel-subdiv 3``), surfaces written beforehand in the reference's scanner space (the
-  preparation is not timed: generous to Workbench).
+  running ``roixr.get_roi_masks(S1, "fullhead", gm_sampler="ribbon")`` (interpreter start,
+  imports, reading, sampling), twice per round: *cold*, with an empty numba cache (what the
+  first process after an install or an update does: numba compiles the kernel and saves it),
+  and *warm*, with the cache the cold processes filled. The cache is a folder of its own
+  (``NUMBA_CACHE_DIR``, a new empty one for each cold process); the install's own cache is
+  left alone. Workbench: ``wb_command -metric-to-volume-mapping <32-column ROI metric>
+  <midthickness> <reference> <out> -ribbon-constrained <white> <pial>`` (default
+  ``-voxel-subdiv 3``), one process per hemisphere, surfaces written beforehand in the
+  reference's scanner space (the preparation is not timed: generous to Workbench).
+  The four processes of a round run one after the other, rounds repeated ``--repeat`` times.
 * S1 ``identity`` (its 1 mm anatomical grid, 256³): a fresh process writing
   ``roi_masks(S1, "identity", None, "ribbon")`` to a zarr store; wall time and peak RSS.
-Prints medians and ratios.
+Prints the machine's cores and load, medians and ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,15 +51,20 @@ print(json.dumps({"inside": time.perf_counter() - start}))
 """
 
 
-def child(args: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall time and peak RSS (MB) of a fresh roixr process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CHILD, *args], check=True, capture_output=True,
-                   env=env)  # fmt: skip
-    wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+def child(args: list[str], cache: Path) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of a fresh roixr process, numba caching in ``cache``."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)  # this process's own peak RSS
+        wall = time.perf_counter() - start
+        proc.returncode = status
+        if status != 0:
+            err.seek(0)
+            raise RuntimeError(err.read().decode())
+    return wall, usage.ru_maxrss / 1024
 
 
 def gifti(path: Path, arrays: list) -> None:
@@ -108,11 +116,18 @@ def prepare_workbench(s1: Path, folder: Path) -> list[list[str]]:
     return cmds
 
 
-def workbench(cmds: list[list[str]]) -> float:
-    start = time.perf_counter()
+def workbench(cmds: list[list[str]]) -> list[float]:
+    """Wall time of each hemisphere's Workbench process."""
+    times = []
     for cmd in cmds:
+        start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -120,27 +135,33 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-1mm", action="store_true")
     args = parser.parse_args()
+    med = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         s1 = pycortex_sample_subject(copy_to=root / "db")
         cmds = prepare_workbench(s1, root)
-        # numba's cache, emptied: the first process compiles the kernel
-        cache = Path(roixr.__file__).parent / "sampling" / "kernels" / "__pycache__"
-        for f in cache.glob("_ribbon_numba*.nb*"):
-            f.unlink()
-        cold, _ = child(["fullhead", str(s1)])
-        roixr_t, wb_t = [], []
-        for _ in range(args.repeat):  # interleaved
-            roixr_t.append(child(["fullhead", str(s1)])[0])
+        print(f"{os.cpu_count()} cores; before: {load()}")
+        warm_cache = root / "numba-warm"
+        child(["fullhead", str(s1)], warm_cache)  # fills the warm cache (not timed)
+        cold_t, warm_t, wb_t = [], [], []
+        for i in range(args.repeat):  # interleaved rounds
+            cold_t.append(child(["fullhead", str(s1)], root / f"numba-cold-{i}")[0])
+            warm_t.append(child(["fullhead", str(s1)], warm_cache)[0])
             wb_t.append(workbench(cmds))
-        r, w = statistics.median(roixr_t), statistics.median(wb_t)
-        print(f"S1 fullhead, 32 ROIs, both hemispheres, whole process, median of {args.repeat}")
-        print(f"  roixr ribbon         {r:7.2f} s   (empty numba cache: {cold:.2f} s)")
-        print(f"  Workbench subdiv 3   {w:7.2f} s")
-        print(f"  ratio                {w / r:7.1f}x   (against the empty-cache process: "
-              f"{w / cold:.1f}x)")  # fmt: skip
+            print(f"  round {i + 1}: roixr cold {cold_t[-1]:.2f} s, warm {warm_t[-1]:.2f} s; "
+                  f"Workbench lh {wb_t[-1][0]:.2f} s + rh {wb_t[-1][1]:.2f} s; {load()}",
+                  flush=True)  # fmt: skip
+        c, r = med(cold_t), med(warm_t)
+        lh, rh = med(t[0] for t in wb_t), med(t[1] for t in wb_t)
+        w = med(sum(t) for t in wb_t)
+        print(f"S1 fullhead, 32 ROIs, both hemispheres, whole processes, median of {args.repeat}")
+        print(f"  roixr ribbon, numba cache warm   {r:7.2f} s")
+        print(f"  roixr ribbon, numba cache empty  {c:7.2f} s   ({c / r:.2f}x the warm one)")
+        print(f"  Workbench subdiv 3, lh + rh      {w:7.2f} s   ({lh:.2f} s + {rh:.2f} s)")
+        print(f"  ratio Workbench / roixr          {w / r:7.1f}x warm, {w / c:.1f}x cold")
+        print(f"after: {load()}")
         if not args.skip_1mm:
-            wall, peak = child(["identity", str(s1), str(root / "identity.zarr")])
+            wall, peak = child(["identity", str(s1), str(root / "identity.zarr")], warm_cache)
             print(f"S1 identity (1 mm, 256^3), all ROIs + to zarr: {wall:.1f} s, peak RSS "
                   f"{peak:.0f} MB")  # fmt: skip
 
