@@ -250,3 +250,24 @@ def test_read_only_install_and_home(tmp_path):
         assert "sum 3.0" in outs[-1], outs[-1]
     assert f"data saved to '{tmp}" in outs[0], outs[0]
     assert "data saved" not in outs[1] and f"data loaded from '{tmp}" in outs[1], outs[1]
+
+
+THREADS_FIRST_USE = """
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+from roixr.sampling.kernels.ribbon_kernel import mesh_orientation
+white = np.array([[0.0, 0, 0], [2, 0, 0], [0, 2, 0]])
+with ThreadPoolExecutor(4) as pool:
+    got = list(pool.map(lambda _: mesh_orientation(white, white + [0, 0, 1], [[0, 1, 2]]),
+                        range(8)))
+print(got)
+"""
+
+
+def test_first_use_from_threads():
+    """Chunks run in threads: the kernel's first use from several at once, in a fresh process
+    (numba not yet imported), loads it once for all."""
+    out = subprocess.run([sys.executable, "-c", THREADS_FIRST_USE], capture_output=True,
+                         text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str([1.0] * 8)

@@ -17,6 +17,7 @@ import importlib
 import os
 import sys
 import tempfile
+import threading
 from types import ModuleType
 
 from roixr.errors import RoixrError
@@ -24,6 +25,7 @@ from roixr.errors import RoixrError
 __all__ = ["cache_dir", "load_kernels"]
 
 KERNELS = "roixr.sampling.kernels._ribbon_numba"
+_THREADS = threading.Lock()
 
 
 def _kernel_file() -> str:
@@ -92,9 +94,15 @@ def load_kernels() -> ModuleType:
     module = sys.modules.get(KERNELS)
     if module is not None:
         return module
-    fd = _acquire(cache_dir())
-    try:
-        return importlib.import_module(KERNELS)
-    finally:
-        if fd is not None:
-            os.close(fd)
+    # one thread at a time (chunks run in threads): numba's first import from two threads at
+    # once can see its own modules half initialised
+    with _THREADS:
+        module = sys.modules.get(KERNELS)
+        if module is not None:
+            return module
+        fd = _acquire(cache_dir())
+        try:
+            return importlib.import_module(KERNELS)
+        finally:
+            if fd is not None:
+                os.close(fd)
