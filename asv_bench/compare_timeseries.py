@@ -338,11 +338,11 @@ def main() -> None:
                 label = f"`{ext}`" + ("" if kind == "random" else f" {kind}") + (
                     f" (nilearn: {gz})" if ext.endswith(".gz") else "")  # fmt: skip
                 rows.append((label, shape, med, size))
-                print(f"{label} {shape} ({size:.0f} MB): calls",
+                print(f"{label} {shape} ({size:.0f} MB, load {load()}): calls",
                       {w: [round(r["call"], 2) for r in rs] for w, rs in result["runs"].items()},
                       "peaks (MB)", {w: [round(r["peak_mb"]) for r in rs]
                                      for w, rs in result["runs"].items() if "peak_mb" in rs[0]},
-                      f"largest |roixr - nilearn| {result['worst']:.1e}; load {load()}",
+                      f"largest |roixr - nilearn| {result['worst']:.1e}",
                       flush=True)  # fmt: skip
                 for w in ("floor", "cluster", "cluster-no-trim"):
                     if w in result["runs"]:
