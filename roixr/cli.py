@@ -5,12 +5,15 @@ Commands::
     roixr demo [--out STORE]                  masks for the embedded synthetic subject, to zarr
     roixr masks SUBJECT [XFM] --out STORE [--nifti FILE] [--sampler S] [--rois R ...] ...
         [--freesurfer] [--source SPEC ...] [--reference IMG --registration FILE|identity]
-    roixr cohort LIST --out STORE [--scheduler ADDRESS] [--sampler S] [--redo NAME ...] ...
+    roixr cohort LIST --out STORE [--scheduler ADDRESS | --scheduler-file FILE] [--sampler S]
+        [--redo NAME ...] ...                 many subjects' masks on a dask cluster
     roixr extract DERIVATIVES OUTPUT [--participant-label L ...] [--session-label L ...]
         [--task T ...] [--space S ...] [--source aparc] [--stat mean] [--scheduler ADDRESS |
         --scheduler-file FILE] [--redo RUN ...] ...   ROI time series of a derivatives folder
     roixr status STORE [--drop NAME ...]      what a store holds; a cohort's subjects, a
                                               time-series store's runs
+    roixr upgrade STORE NEW                   a cohort store of roixr 0.1, copied into the
+                                              current layout
     roixr timeseries BOLD MASKS --out FILE.csv [--stat mean]
     roixr report STORE [--out FOLDER]          an HTML report (pictures, tables, provenance)
     roixr verts SUBJECT [--rois R ...]        vertex counts of the ROIs
@@ -108,6 +111,8 @@ ADVICE = {
     "space": "Pass --space T1w, boldref (native runs) or a template such as "
     "MNI152NLin2009cAsym, or leave it out for every space.",
     "layout": "Pass --layout fmriprep or --layout hcp, or leave it out to tell from the folders.",
+    "upgrade": "Run 'roixr upgrade STORE NEW' to copy it into the current layout, then give "
+    "NEW to 'roixr cohort --out'.",
     "store": "'roixr status STORE' tells what a store holds: 'roixr masks --out' writes one "
     "subject's store, 'roixr cohort --out' a cohort, 'roixr extract' a time-series store.",
     # a store given as a URL (s3://, gs://): the command line takes credentials from the
@@ -377,8 +382,9 @@ def _cohort(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     redo = args.redo or False
     kwargs: dict[str, Any] = {"progress": not args.quiet, "redo": redo, **options}
-    if args.scheduler:
-        with _connect(args.scheduler) as client:
+    if args.scheduler or args.scheduler_file:
+        file = args.scheduler_file
+        with _connect(args.scheduler) if args.scheduler else _connect_file(file) as client:
             done = write_cohort(subjects, out, client=client, **kwargs)
     else:
         done = write_cohort(subjects, out, **kwargs)
@@ -485,6 +491,18 @@ def _status(args: argparse.Namespace) -> None:
     _say(f"{info['kind']} store {path}: complete")
     for key, value in info["provenance"].items():
         _say(f"  {key}: {value}")
+
+
+def _upgrade(args: argparse.Namespace) -> None:
+    from roixr.cohort import cohort_status
+    from roixr.cohort.upgrade import upgrade_cohort
+
+    old, new = _store_arg(args.store), _store_arg(args.new)
+    start = time.perf_counter()
+    copied = upgrade_cohort(old, new)
+    left = sum(s["status"] != "complete" for s in cohort_status(new).values())
+    _say(f"{len(copied)} subject(s) copied, {left} failed or unfinished recorded as such, in "
+         f"{time.perf_counter() - start:.1f} s: {new}")  # fmt: skip
 
 
 def _timeseries(args: argparse.Namespace) -> None:
@@ -622,7 +640,11 @@ def _parser() -> argparse.ArgumentParser:
     cohort = sub.add_parser("cohort", help="many subjects on a dask cluster, to one store")
     cohort.add_argument("list", help="text file: 'name subject xfm' per line")
     cohort.add_argument("--out", required=True, help="zarr store or URL (re-runs finish it)")
-    cohort.add_argument("--scheduler", help="address of a dask scheduler (default: local)")
+    where_cohort = cohort.add_mutually_exclusive_group()
+    where_cohort.add_argument("--scheduler",
+                              help="address of a dask scheduler (default: local)")  # fmt: skip
+    where_cohort.add_argument("--scheduler-file", metavar="FILE",
+                              help="the file of a dask scheduler (--scheduler-file)")  # fmt: skip
     cohort.add_argument("--redo", nargs="+", metavar="NAME",
                         help="rewrite these subjects even if complete")  # fmt: skip
     _mask_options(cohort)
@@ -655,6 +677,12 @@ def _parser() -> argparse.ArgumentParser:
                          help="extract these runs again even if complete")  # fmt: skip
     _mask_options(extract)
     extract.set_defaults(func=_extract)
+
+    upgrade = sub.add_parser("upgrade", help="copy a cohort store of roixr 0.1 into the "
+                             "current layout")  # fmt: skip
+    upgrade.add_argument("store", help="the cohort store written by roixr 0.1 (only read)")
+    upgrade.add_argument("new", help="the new store to write (folder or URL; must not exist)")
+    upgrade.set_defaults(func=_upgrade)
 
     status = sub.add_parser("status", help="what a store holds; a cohort's subjects, runs")
     status.add_argument("store", help="a store written by 'roixr masks', 'cohort' or 'extract'")

@@ -8,6 +8,8 @@ grid, so each is a node of the tree (a group of the store) rather than a slice o
 - :mod:`~roixr.cohort.write`: :func:`write_cohort` on a cluster, with each subject's status;
 - :mod:`~roixr.cohort.status`: :func:`cohort_status`, :func:`drop_subjects`;
 - :mod:`~roixr.cohort.open`: :func:`open_cohort`;
+- :mod:`~roixr.cohort.upgrade`: :func:`upgrade_cohort`, a store of roixr 0.1 copied into the
+  current layout;
 - :mod:`~roixr.cohort.timeseries`: :func:`cohort_timeseries`;
 - :mod:`~roixr.cohort.extract`: :func:`extract_cohort`, the ROI time series of a runs
   table (:func:`roixr.find_runs`) on a cluster, into one time-series store;
@@ -23,6 +25,7 @@ from roixr.cohort.runs import find_runs
 from roixr.cohort.series_store import open_timeseries, timeseries_status
 from roixr.cohort.status import cohort_status, drop_subjects, unfinished
 from roixr.cohort.timeseries import cohort_timeseries
+from roixr.cohort.upgrade import upgrade_cohort
 from roixr.cohort.write import write_cohort
 
 __all__ = [
@@ -37,5 +40,6 @@ __all__ = [
     "open_timeseries",
     "timeseries_status",
     "unfinished",
+    "upgrade_cohort",
     "write_cohort",
 ]

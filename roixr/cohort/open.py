@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import xarray as xr
 
 from roixr.cohort.status import cohort_status, left_out
+from roixr.errors import StoreNotFoundError
 from roixr.forms import plain_labels
-from roixr.store.format import INCOMPLETE, data_group, group_attrs
+from roixr.store.compact import open_subject
+from roixr.store.format import COORDS, INCOMPLETE, data_group, group_attrs
 from roixr.store.location import Location, StoreLike, as_location
 
 __all__ = ["open_cohort"]
 
 
 def open_cohort(
-    store: StoreLike, *, strict: bool = False, storage_options: dict[str, Any] | None = None
+    store: StoreLike,
+    *,
+    subjects: Iterable[str] | None = None,
+    strict: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> xr.DataTree:
-    """Open a cohort store lazily: its complete subjects.
+    """Open a cohort store lazily: its complete subjects, or those of them named.
 
     Subjects that failed or whose write did not finish are left out, with an
     :class:`~roixr.errors.IncompleteCohortWarning` naming them (and, with ``strict``, an
@@ -27,6 +34,11 @@ def open_cohort(
     ----------
     store : path-like or str
         The store's folder, or its fsspec URL (``s3://bucket/cohort.zarr``).
+    subjects : iterable of str, optional
+        Open only these subjects (default: all). A tree of thousands of nodes takes
+        seconds to build whatever the store (xarray builds each node's objects); a few
+        subjects of a 10,000-subject store open in a fraction of a second, since the
+        store's index says which subjects it holds without reading them.
     strict : bool
         Raise instead of leaving out subjects that failed or did not finish.
     storage_options : dict, optional
@@ -35,7 +47,7 @@ def open_cohort(
     Raises
     ------
     StoreNotFoundError
-        If there is no store.
+        If there is no store, or it holds none of the ``subjects`` named.
     ForeignStoreError
         If it is not a zarr store, or a zarr store roixr did not write.
     StoreKindError
@@ -45,6 +57,20 @@ def open_cohort(
     """
     path = as_location(store, storage_options)
     status = cohort_status(path)
+    if subjects is not None:
+        wanted = [subjects] if isinstance(subjects, str) else list(dict.fromkeys(subjects))
+        missing = [n for n in wanted if n not in status]
+        if missing:
+            held = sorted(status)
+            more = f" and {len(held) - 20} more" if len(held) > 20 else ""
+            shown = ", ".join(held[:20]) + more
+            raise StoreNotFoundError(
+                f"the cohort store {path} holds no subject(s) {missing[:20]}; it holds "
+                f"{len(held)}: {shown or 'none'}.",
+                fix="Pass subjects= names it holds (roixr.cohort.cohort_status(store) lists "
+                "them), or none to open them all.",
+            )
+        status = {n: status[n] for n in wanted}
     bad = {n: s for n, s in status.items() if s["status"] != "complete"}
     if bad:
         left_out(
@@ -56,24 +82,23 @@ def open_cohort(
             option="redo",
             strict=strict,
         )
-    zstore = path.zarr_store(read_only=True)
-    nodes = {
-        f"/{name}": xr.open_zarr(zstore, group=_data(path, name), consolidated=False, chunks={})
-        for name, s in status.items()
-        if s["status"] == "complete"
-    }
-    for ds in nodes.values():
-        ds.attrs.clear()
-    tree = xr.DataTree.from_dict(nodes).map_over_datasets(plain_labels)
+    good = [name for name, s in status.items() if s["status"] == "complete"]
+    nodes = {name: xr.DataTree(_subject(path, name), name=name) for name in good}
+    tree = xr.DataTree(children=nodes)
     if bad:
         tree.attrs[INCOMPLETE] = bad
     return tree
 
 
-def _data(path: Location, name: str) -> str | None:
-    """A subject's data group: its own group, or the one it points to where it was replaced
-    on object storage (``to_zarr(masks, store, group=name, mode="w")``; local disk swaps
-    folders instead, and ``write_cohort`` writes a subject's group anew)."""
-    if path.local:
-        return name
-    return data_group(group_attrs(path, name), name)
+def _subject(path: Location, name: str) -> xr.Dataset:
+    """One complete subject as a Dataset: in the compact layout (layout 2), or as
+    :func:`roixr.to_zarr` writes a group (layout 1; on object storage, the group its
+    ``roixr_data`` names where it was replaced)."""
+    attrs = group_attrs(path, name)
+    if COORDS in attrs:
+        masks = open_subject(path, name, attrs)
+        return plain_labels(masks.to_dataset())
+    group = name if path.local else data_group(attrs, name)
+    ds = xr.open_zarr(path.zarr_store(read_only=True), group=group, consolidated=False, chunks={})
+    ds.attrs.clear()
+    return plain_labels(ds)

@@ -3,16 +3,32 @@ removing subjects. The keys it reads are those of :mod:`roixr.store.format`."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
+import uuid
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from roixr.errors import IncompleteCohortWarning, IncompleteStoreError, OptionError
-from roixr.store.format import ERROR, check_kind, cohort_members, group_attrs, subject_status
-from roixr.store.location import StoreLike, as_location
+from roixr.store.format import (
+    DROPPED,
+    ERROR,
+    INDEX,
+    SUBJECTS,
+    check_kind,
+    cohort_members,
+    group_attrs,
+    index_documents,
+    merge_index,
+    read_index,
+    subject_status,
+)
+from roixr.store.location import Location, StoreLike, as_location, join
 
 __all__ = [
+    "IndexWriter",
     "check_cohort",
     "cohort_status",
     "drop_subjects",
@@ -33,11 +49,48 @@ def cohort_status(
     """
     path = as_location(store, storage_options)
     check_cohort(path)
+    index = read_index(path)
     out = {}
-    for name in cohort_members(path):  # a group a user added (a "qc") is not a subject
-        attrs = group_attrs(path, name)
-        out[name] = {"status": subject_status(attrs), "error": attrs.get(ERROR)}
+    if index is None:  # layout 1 (or an index cut short): each subject's group says
+        for name in cohort_members(path):  # a group a user added (a "qc") is not a subject
+            attrs = group_attrs(path, name)
+            out[name] = {"status": subject_status(attrs), "error": attrs.get(ERROR)}
+        return out
+    for name in sorted(index):
+        entry = index[name]
+        if entry.get("status") in ("complete", "failed"):
+            out[name] = {"status": entry["status"], "error": entry.get("error")}
+        else:  # pending in the index: its own group may be complete since
+            attrs = group_attrs(path, name)
+            out[name] = {"status": subject_status(attrs), "error": attrs.get(ERROR)}
     return out
+
+
+class IndexWriter:
+    """A writing client's document of a layout-2 cohort's index
+    (:mod:`roixr.store.format`): it starts as the merge of the documents there, which its
+    first :meth:`flush` replaces; then it records the subjects this client handles."""
+
+    def __init__(self, path: Location) -> None:
+        self.path = path
+        self.key = join(INDEX, f"{uuid.uuid4().hex}.json")
+        docs = index_documents(path)
+        self.merged = [key for key, _ in docs]
+        self.entries = merge_index(docs)
+
+    def set(self, name: str, status: str, error: str | None = None) -> None:
+        """Record a subject's status: ``"complete"``, ``"failed"``, ``"pending"`` or
+        ``"dropped"``."""
+        self.entries[name] = {"status": status, "error": error, "at": time.time()}
+
+    def flush(self) -> None:
+        """Write this client's document whole; the first time, remove those it merged."""
+        doc = {SUBJECTS: self.entries}
+        self.path.write_bytes(self.key, json.dumps(doc, allow_nan=False).encode())
+        for key in self.merged:
+            if key != self.key:
+                self.path.remove(key)
+        self.merged = []
 
 
 def unfinished(store: StoreLike, *, storage_options: dict[str, Any] | None = None) -> list[str]:
@@ -65,11 +118,16 @@ def drop_subjects(
         raise OptionError(
             f"the cohort store {path} holds no subject(s) {missing}; it holds {sorted(held)}"
         )
+    index = IndexWriter(path) if read_index(path) is not None else None
     for name in names:
         if path.path is not None:
-            shutil.rmtree(path.path / name)
+            shutil.rmtree(path.path / name, ignore_errors=True)
         else:
             path.remove(name)
+        if index is not None:
+            index.set(name, DROPPED)
+    if index is not None:
+        index.flush()
 
 
 def check_cohort(

@@ -3,15 +3,12 @@ complete only after its data, failures recorded in the store, re-runs redo what 
 
 from __future__ import annotations
 
-import shutil
-import uuid
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import zarr
-
 from roixr import __version__
-from roixr.cohort.cluster import cluster_client
+from roixr.cohort.cluster import Progress, bounded, cluster_client
 from roixr.cohort.options import (
     check_subjects,
     cohort_options,
@@ -19,7 +16,7 @@ from roixr.cohort.options import (
     per_subject,
     subject_options,
 )
-from roixr.cohort.status import check_cohort
+from roixr.cohort.status import IndexWriter, check_cohort, cohort_status
 from roixr.errors import (
     CohortError,
     CohortMismatchError,
@@ -27,28 +24,36 @@ from roixr.errors import (
     OutputPathError,
     RoixrError,
     StoreError,
+    StoreKindError,
 )
 from roixr.io.subject import SubjectLike
 from roixr.masks import roi_masks
+from roixr.store.compact import write_group, write_subject, written_since
 from roixr.store.format import (
     COHORT,
     COMPLETE,
+    DATA,
     ERROR,
     KIND,
+    LAYOUT,
+    LAYOUT_NOW,
     OPTIONS,
     STATUS,
     VERSION,
     group_attrs,
-    is_complete,
 )
-from roixr.store.location import Location, StoreLike, as_location, check_shared
-from roixr.store.single import to_zarr
+from roixr.store.location import Location, StoreLike, as_location, check_shared, join
+from roixr.store.single import provenance
 
 __all__ = ["write_cohort"]
 
+_FLUSH = 2.0
+"""Seconds between writes of the index while subjects complete (and once at the end)."""
+
 
 def _open_root(loc: Location, options: dict[str, Any]) -> None:
-    """Create the cohort root, or check that an existing one is a cohort of these options."""
+    """Create the cohort root (layout 2, an empty index), or check that an existing one is
+    a cohort of these options, in the layout this version writes."""
     path = loc.path
     if (path.exists() and not path.is_dir()) if path is not None else loc.isfile():
         raise StoreError(f"{loc} is a file; give write_cohort a folder for the cohort store")
@@ -60,7 +65,17 @@ def _open_root(loc: Location, options: dict[str, Any]) -> None:
     loc.check_writable("the cohort store")
     if not loc.is_empty():
         check_cohort(loc, opener="roixr.write_cohort", writing=True)
-        stored = group_attrs(loc).get(OPTIONS)
+        attrs = group_attrs(loc)
+        if int(attrs.get(LAYOUT, 1)) != LAYOUT_NOW:
+            raise StoreKindError(
+                f"the cohort store {loc} is in layout {attrs.get(LAYOUT, 1)} (one group of "
+                "many files per subject, written by roixr 0.1), and this version adds "
+                f"subjects only in layout {LAYOUT_NOW}. It still opens as it is.",
+                fix="Copy it into the current layout with roixr.cohort.upgrade_cohort(old, "
+                "new) (or 'roixr upgrade OLD NEW'), then write to the new store.",
+                option="upgrade",
+            )
+        stored = attrs.get(OPTIONS)
         if stored is not None:
             diff = differences(stored, options)
             if diff:
@@ -69,39 +84,42 @@ def _open_root(loc: Location, options: dict[str, Any]) -> None:
                     f"mixes them. Different here: {'; '.join(diff)}. Pass the store's options, "
                     "or write these subjects to another store."
                 )
-    root = zarr.open_group(loc.zarr_store(), mode="a", zarr_format=3)
-    if OPTIONS not in root.attrs:
-        root.attrs.update({KIND: COHORT, OPTIONS: options, VERSION: __version__})
+        return
+    write_group(loc, "", {KIND: COHORT, OPTIONS: options, VERSION: __version__,
+                          LAYOUT: LAYOUT_NOW})  # fmt: skip
+    IndexWriter(loc).flush()  # an index, empty: the store is in layout 2
 
 
-def _write_subject(name: str, subject, xfm, store: str | Location, options: dict) -> str | None:
+def _write_subject(name: str, subject, xfm, store: str | Location, options: dict,
+                   replaces: str | None) -> str | None:  # fmt: skip
     """One subject, start to finish, inside one worker task: read, sample, write, mark.
 
-    The chunks are computed one after another (the synchronous scheduler), so a worker's
-    memory is bounded by one subject's geometry and one chunk, whatever the cohort size.
+    The chunks are computed one after another (the synchronous scheduler) into the
+    subject's one shard, so a worker's memory is bounded by one subject's geometry, one
+    chunk and the shard, whatever the cohort size; the subject's group names its data and
+    says it is complete only once that is written (:func:`roixr.store.compact.write_subject`).
     Returns None, or the problem with the subject's input as text.
     """
     import dask
 
+    loc = as_location(store)
+    if written_since(loc, name, replaces) is not None:
+        return None  # another attempt at this task (its worker retired) completed it
     try:
         with dask.config.set(scheduler="sync"):
             masks = roi_masks(subject, xfm, **options)
-            loc = as_location(store)
-            loc.remove(name)  # its placeholder
-            to_zarr(masks, loc, mode="w", group=name)
+            write_subject(masks, loc, name, provenance(masks), replaces)
     except RoixrError as err:  # bad input: report it as text (no exception pickling)
         return f"{type(err).__name__}: {err}"
     return None
 
 
-def _mark(loc: Location, name: str, **attrs: Any) -> None:
-    """Replace a subject's group by an empty one with these attrs (pending or failed)."""
-    if loc.path is not None:
-        shutil.rmtree(loc.path / name, ignore_errors=True)
-    else:
-        loc.remove(name)
-    group = zarr.open_group(loc.zarr_store(), path=name, mode="w", zarr_format=3)
-    group.attrs.update({COMPLETE: False, **attrs})
+def _mark_failed(loc: Location, name: str, error: str) -> None:
+    """A subject whose task failed: its group says so (and holds no data)."""
+    data = group_attrs(loc, name).get(DATA)
+    write_group(loc, name, {COMPLETE: False, STATUS: "failed", ERROR: error})
+    if data:
+        loc.remove(join(name, str(data)))
 
 
 def write_cohort(
@@ -170,39 +188,52 @@ def write_cohort(
     check_shared(path, client, "write_cohort")
     options = per_subject(subjects, options)
     wanted = cohort_options(options)
-    _open_root(path, wanted)
     again = set(subjects) if redo is True else set(redo or ())
     unknown = sorted(again - set(subjects))
     if unknown:
         raise OptionError(f"redo names subjects not given in subjects: {unknown}")
-    todo = [name for name in subjects if name in again or not is_complete(path, name)]
+    _open_root(path, wanted)
+    status = cohort_status(path)
+    todo = [n for n in subjects if n in again or status.get(n, {}).get("status") != "complete"]
     if not todo:
         return []
-    for name in todo:  # planned subjects exist, unfinished, until their task completes them
-        _mark(path, name, **{STATUS: "pending"})
+    index = IndexWriter(path)
+    replaces: dict[str, str | None] = {}
+    for name in todo:  # a subject's task removes the leftovers of earlier attempts once
+        if status.get(name, {}).get("status") == "complete":  # it completes the subject
+            replaces[name] = group_attrs(path, name).get(DATA)
+        index.set(name, "pending")
+    index.flush()  # planned subjects are unfinished until their task ends
     failed: dict[str, str] = {}
-    with cluster_client(client, "write_cohort") as cl:
-        futures = {}
-        for name in todo:
-            value = subjects[name]
-            own = subject_options(value, options)
-            key = f"roixr-write-{name}-{uuid.uuid4().hex}"
-            target = str(path) if path.local else path  # a URL goes with its options
-            futures[name] = cl.submit(
-                _write_subject, name, value[0], value[1], target, own, key=key, pure=False
-            )
-        if progress:
-            from distributed import progress as show
-
-            show(list(futures.values()))
-        for name, future in futures.items():
-            try:
-                problem = future.result()
-            except Exception as err:  # a crash, not bad input: record it, keep the others
-                problem = f"{type(err).__name__}: {err}"
-            if problem is not None:
-                failed[name] = problem
-                _mark(path, name, **{STATUS: "failed", ERROR: problem})
+    target = str(path) if path.local else path  # a URL goes with its options
+    calls = (
+        (name, _write_subject,
+         (name, subjects[name][0], subjects[name][1], target,
+          subject_options(subjects[name], options), replaces.get(name)))
+        for name in todo
+    )  # fmt: skip
+    bar = Progress("subjects", len(todo), progress)
+    last = time.monotonic()
+    try:
+        with cluster_client(client, "write_cohort") as cl:
+            for name, future in bounded(cl, calls, "roixr-write"):
+                try:
+                    problem = future.result()
+                except Exception as err:  # a crash, not bad input: record it, keep the others
+                    problem = f"{type(err).__name__}: {err}"
+                del future
+                if problem is None:
+                    index.set(name, "complete")
+                else:
+                    failed[name] = problem
+                    _mark_failed(path, name, problem)
+                    index.set(name, "failed", problem)
+                bar.step(problem is not None)
+                if time.monotonic() - last > _FLUSH:
+                    index.flush()
+                    last = time.monotonic()
+    finally:  # what is known is recorded, even if interrupted
+        index.flush()
     if failed:
         shown = list(failed.items())[:10]
         lines = "\n".join(f"  {name}: {why}" for name, why in shown)

@@ -22,8 +22,23 @@ Keys of a store's (or a cohort subject's) group attributes:
 ``roixr_cohort``     the mark of a cohort written by roixr < 0.2 (read, never written)
 ``roixr_data``       a store replaced on object storage (``mode="w"``, no rename there): the
                      group under this one that holds its data, written last with
-                     ``roixr_complete`` (the pointer; absent: the data is in this group)
+                     ``roixr_complete`` (the pointer; absent: the data is in this group); a
+                     cohort subject in layout 2: the array that holds its masks
+``roixr_coords``     a cohort subject in layout 2: its coordinates, as JSON
+``roixr_layout``     a cohort's layout (at its root): 2, or absent for layout 1
 ==================== ======================================================================
+
+A cohort store comes in two layouts. **Layout 1** (roixr 0.1; read, never written): one
+group per subject as :func:`roixr.to_zarr` writes it (one array per coordinate, one file per
+chunk: 18 files for the synthetic subject), and nothing at the root but the options, so
+listing the subjects opens every group. **Layout 2**: the root's ``roixr_index``, a
+folder of JSON documents, one per writing client (each writes only its own, whole, so
+concurrent writers of different subjects never undo each other's records; a writer merges the
+others into its own when it starts). Each maps subjects to ``{"status": "complete" | "failed"
+| "pending" | "dropped", "error": text or null, "at": time}``, a subject's latest entry
+winning. A client records a subject only after the subject's own group did, so the index is
+never ahead of the groups: a subject it calls pending is looked up in its own group. Each
+subject is in the compact layout of :mod:`roixr.store.compact` (three files).
 
 A store's place is a :class:`~roixr.store.location.Location`: a local folder or an fsspec
 URL. Every check here goes through it (and zarr's store for it), never through
@@ -52,6 +67,7 @@ so opening 10,000 runs reads a few small arrays, never one group per run:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -71,11 +87,16 @@ __all__ = [
     "BOOKKEEPING",
     "COHORT",
     "COMPLETE",
+    "COORDS",
     "DATA",
+    "DROPPED",
     "ERROR",
     "ERRORS",
     "INCOMPLETE",
+    "INDEX",
     "KIND",
+    "LAYOUT",
+    "LAYOUT_NOW",
     "MASKS_GROUP",
     "OPTIONS",
     "PROVENANCE",
@@ -86,15 +107,20 @@ __all__ = [
     "SERIES",
     "SINGLE_KINDS",
     "STATUS",
+    "SUBJECTS",
     "TIMESERIES",
     "VERSION",
     "check_kind",
+    "cohort_layout",
     "cohort_members",
     "data_group",
     "group_attrs",
+    "index_documents",
     "is_complete",
     "is_member",
     "is_zarr",
+    "merge_index",
+    "read_index",
     "run_status",
     "store_kind",
     "subject_status",
@@ -112,7 +138,18 @@ ERRORS = "roixr_errors"
 LEGACY_COHORT = "roixr_cohort"
 INCOMPLETE = "roixr_incomplete"
 DATA = "roixr_data"
-BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, ERRORS, LEGACY_COHORT, DATA)
+COORDS = "roixr_coords"
+LAYOUT = "roixr_layout"
+INDEX = "roixr_index"
+"""The folder at a cohort's root (layout 2) that holds its index: JSON documents."""
+SUBJECTS = "roixr_subjects"
+"""An index document's key: ``{subject: {"status": ..., "error": ..., "at": time}}``."""
+DROPPED = "dropped"
+"""The index status of a subject removed from the cohort."""
+LAYOUT_NOW = 2
+"""The cohort layout this version writes."""
+BOOKKEEPING = (COMPLETE, KIND, PROVENANCE, OPTIONS, STATUS, ERROR, ERRORS, LEGACY_COHORT, DATA,
+               COORDS, LAYOUT)  # fmt: skip
 """Keys that record the store's state rather than what its data is."""
 
 COHORT = "cohort"
@@ -195,9 +232,59 @@ def is_member(attrs: dict[str, Any]) -> bool:
     return any(k in attrs for k in (COMPLETE, STATUS, KIND))
 
 
-def cohort_members(path: StoreLike) -> list[str]:
-    """The subjects of a cohort store, sorted: its groups that roixr wrote."""
+def cohort_layout(path: StoreLike) -> int:
+    """A cohort store's layout: 2, or 1 for a store written by roixr 0.1."""
+    return int(group_attrs(path).get(LAYOUT, 1))
+
+
+def index_documents(path: StoreLike) -> list[tuple[str, dict[str, Any]]]:
+    """The documents of a layout-2 cohort's index, ``(key, document)``: one per writing
+    client (each writes only its own, whole), readable ones only."""
     loc = as_location(path)
+    out = []
+    for name in loc.listdir(INDEX):
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        raw = loc.read_bytes(join(INDEX, name))
+        try:
+            doc = json.loads(raw) if raw is not None else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get(SUBJECTS), dict):
+            out.append((join(INDEX, name), doc))
+    return out
+
+
+def merge_index(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The index's entries, each subject's latest (by its ``at`` time) over the documents;
+    removed subjects' entries (``"dropped"``) included."""
+    merged: dict[str, dict[str, Any]] = {}
+    for _, doc in docs:
+        for name, entry in doc[SUBJECTS].items():
+            if not isinstance(entry, dict):
+                continue
+            if name not in merged or entry.get("at", 0) >= merged[name].get("at", 0):
+                merged[name] = entry
+    return merged
+
+
+def read_index(path: StoreLike) -> dict[str, dict[str, Any]] | None:
+    """A layout-2 cohort's index, ``{subject: {"status", "error", "at"}}`` (``"status"``:
+    complete, failed or pending); None where it has none (layout 1)."""
+    docs = index_documents(path)
+    if not docs:
+        return None
+    merged = merge_index(docs)
+    return {n: e for n, e in merged.items() if e.get("status") != DROPPED}
+
+
+def cohort_members(path: StoreLike) -> list[str]:
+    """The subjects of a cohort store, sorted: those of its index (layout 2), else its
+    groups that roixr wrote."""
+    loc = as_location(path)
+    index = read_index(loc)
+    if index is not None:
+        return sorted(index)
     root = zarr.open_group(loc.zarr_store(read_only=True), mode="r")
     return sorted(name for name, g in root.groups() if is_member(dict(g.attrs)))
 

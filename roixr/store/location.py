@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,32 @@ class Location:
         files = _files(fs, full)
         if files:
             fs.rm(files)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The content of the file (object) at ``key``, or None if there is none."""
+        if self.path is not None:
+            try:
+                return (self.path / key).read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+        fs = self._fs()
+        try:
+            return bytes(fs.cat_file(self._key(key)))
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write the file (object) at ``key`` whole: readers see the old content or the
+        new, never a part (a local file is written beside and renamed over; an object is
+        one PUT)."""
+        if self.path is not None:
+            target = self.path / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            return
+        self._fs().pipe_file(self._key(key), data)
 
     # -- zarr ----------------------------------------------------------------------------
 

@@ -45,9 +45,11 @@ from roixr.errors import (
     StoreKindError,
 )
 from roixr.forms import plain_labels
+from roixr.store.compact import DATA_PREFIX, open_subject
 from roixr.store.format import (
     COHORT,
     COMPLETE,
+    COORDS,
     DATA,
     KIND,
     PROVENANCE,
@@ -62,9 +64,6 @@ from roixr.store.format import (
 from roixr.store.location import Location, StoreLike, as_location, join
 
 __all__ = ["open_roi_masks", "provenance", "store_info", "to_zarr"]
-
-DATA_PREFIX = "roixr-data-"
-"""The name of a group that holds a store's data after a replacement on object storage."""
 
 _PROVENANCE_ATTRS = ("subject", "xfm", "sampler", "threshold", "allow_overlap", "source",
                      "roixr_version")  # fmt: skip
@@ -363,7 +362,10 @@ def open_roi_masks(
     """
     loc = as_location(store, storage_options)
     kind = check_kind(loc, group, want="single", opener="roixr.open_roi_masks")
-    data = data_group(group_attrs(loc, group), group)
+    attrs = group_attrs(loc, group)
+    if group is not None and COORDS in attrs:  # a subject of a layout-2 cohort
+        return plain_labels(open_subject(loc, group, attrs))
+    data = data_group(attrs, group)
     ds = xr.open_zarr(loc.zarr_store(read_only=True), group=data, consolidated=False, chunks={})
     if kind not in ds.data_vars:
         raise ForeignStoreError(
