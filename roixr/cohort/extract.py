@@ -24,18 +24,15 @@ complete only after its task returned, that is after its data is on disk.
 
 from __future__ import annotations
 
-import itertools
 import os
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import dask
 import numpy as np
 
-from roixr.cohort.cluster import cluster_client
+from roixr.cohort.cluster import Progress, bounded, cluster_client
 from roixr.cohort.options import cohort_options
 from roixr.cohort.run_plan import Anatomy, Run, error_text, plan_runs, read_runs, subject_source
 from roixr.cohort.series_store import RunInfo, SeriesStore, write_run
@@ -97,57 +94,6 @@ def _series_task(store: str | Location, index: int, bold: str, group: str, rows:
 
 
 # --- the client ---------------------------------------------------------------------------
-
-
-class _Progress:
-    """A one-line progress bar on stderr (``progress=True``)."""
-
-    def __init__(self, label: str, total: int, show: bool) -> None:
-        self.label, self.total, self.show = label, total, show and total > 0
-        self.done = self.failed = 0
-        self.last = 0.0
-
-    def step(self, failed: bool) -> None:
-        self.done += 1
-        self.failed += failed
-        now = time.monotonic()
-        if self.show and (now - self.last > 0.2 or self.done == self.total):
-            self.last = now
-            bar = "#" * (30 * self.done // self.total)
-            fails = f", {self.failed} failed" if self.failed else ""
-            end = "\n" if self.done == self.total else ""
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total}{fails}{end}")
-            sys.stderr.flush()
-
-
-def _bounded(client: Any, calls: Iterable[tuple[Any, Callable[..., Any], tuple]], prefix: str,
-             ) -> Iterator[tuple[Any, Any]]:  # fmt: skip
-    """Submit ``(tag, function, args)`` calls with a bounded number in flight; yield each
-    ``(tag, future)`` as it completes."""
-    from distributed import as_completed
-
-    limit = max(8, 4 * sum(client.nthreads().values()))
-    tags: dict[str, Any] = {}
-    flying: dict[str, Any] = {}
-
-    def submit(call: tuple[Any, Callable[..., Any], tuple]) -> Any:
-        tag, fn, args = call
-        future = client.submit(fn, *args, key=f"{prefix}-{uuid.uuid4().hex}", pure=False)
-        tags[future.key], flying[future.key] = tag, future
-        return future
-
-    pending = iter(calls)
-    done = as_completed([submit(c) for c in itertools.islice(pending, limit)])
-    try:
-        for future in done:
-            flying.pop(future.key)
-            yield tags.pop(future.key), future
-            nxt = next(pending, None)
-            if nxt is not None:
-                done.add(submit(nxt))
-    finally:  # interrupted: no task of ours keeps writing behind a later call's back
-        if flying:
-            client.cancel(list(flying.values()))
 
 
 def _outcome(future: Any) -> Any:
@@ -317,13 +263,13 @@ def extract_cohort(
     done: list[str] = []
     with cluster_client(client, "extract_cohort") as cl:
         masks: dict[str, Any] = {}
-        bar = _Progress("masks", len(groups), progress)
+        bar = Progress("masks", len(groups), progress)
         mask_calls = (
             (g, _masks_task, (target, g, rs[0].anatomy, rs[0].reference, rs[0].registration,
                               source, mask_options, any(r.name in again for r in rs)))
             for g, rs in groups.items()
         )  # fmt: skip
-        for g, future in _bounded(cl, mask_calls, "roixr-masks"):
+        for g, future in bounded(cl, mask_calls, "roixr-masks"):
             masks[g] = _outcome(future)
             bar.step(isinstance(masks[g], str))
         found = [n for out in masks.values() if not isinstance(out, str) for n in out[0]]
@@ -347,11 +293,11 @@ def extract_cohort(
                                     [rows_of[n] for n in masks[r.group][0]], wanted["stat"]))
             for r in work
         )  # fmt: skip
-        bar = _Progress("runs", len(work), progress)
+        bar = Progress("runs", len(work), progress)
         results: dict[str, tuple[int, str | None, float | None]] = {}
         last = time.monotonic()
         try:
-            for name, future in _bounded(cl, run_calls, "roixr-series"):
+            for name, future in bounded(cl, run_calls, "roixr-series"):
                 out = _outcome(future)
                 error, tr = out if isinstance(out, tuple) else (out, None)
                 results[name] = (RUN_FAILED if error else RUN_COMPLETE, error, tr)
